@@ -1,0 +1,81 @@
+import { CleanupDeclarationError } from './errors.js'
+
+/** Anything `handle()` knows how to close. */
+export type Closeable =
+  | { [Symbol.asyncDispose]: () => PromiseLike<void> | void }
+  | { [Symbol.dispose]: () => void }
+  | { close: (...args: any[]) => unknown }
+  | { destroy: (...args: any[]) => unknown }
+  | { end: (...args: any[]) => unknown }
+
+const isObjectLike = (v: unknown): v is Record<PropertyKey, unknown> =>
+  (typeof v === 'object' && v !== null) || typeof v === 'function'
+
+// Streams and sockets expose both close-ish methods; `destroy()` is the one that
+// always releases the fd, whereas `end()` only half-closes a socket and waits for
+// the peer. FileHandle has asyncDispose (Node 20+) and close(); pg/mysql clients
+// have end(); net.Server has close(cb) which only calls back when idle, so it is
+// wrapped to resolve on the callback.
+export const closerFor = (h: unknown): (() => unknown) => {
+  if (!isObjectLike(h)) {
+    throw new CleanupDeclarationError(`cleanup: handle() needs an object to close; got ${h === null ? 'null' : typeof h}. Pass a FileHandle, stream, socket or client, or use defer(fn) for anything else.`)
+  }
+  const asyncDispose = h[Symbol.asyncDispose]
+  if (typeof asyncDispose === 'function') return () => asyncDispose.call(h)
+  const dispose = h[Symbol.dispose]
+  if (typeof dispose === 'function') return () => dispose.call(h)
+  const destroy = h.destroy
+  const isStream = typeof destroy === 'function' && ('readable' in h || 'writable' in h)
+  if (isStream) return () => closeStream(h, destroy as (...a: unknown[]) => unknown)
+  const close = h.close
+  if (typeof close === 'function') {
+    return () => new Promise<void>((resolve, reject) => {
+      let settled = false
+      const done = (err?: unknown): void => {
+        if (settled) return
+        settled = true
+        if (err instanceof Error && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') reject(err)
+        else resolve()
+      }
+      try {
+        const r = close.length >= 1 ? close.call(h, done) : close.call(h)
+        if (close.length >= 1) return
+        if (isObjectLike(r) && typeof r.then === 'function') (r as unknown as PromiseLike<unknown>).then(() => done(), done)
+        else done()
+      } catch (e) { done(e) }
+    })
+  }
+  if (typeof destroy === 'function') return () => destroy.call(h)
+  const end = h.end
+  if (typeof end === 'function') return () => end.call(h)
+  throw new CleanupDeclarationError(`cleanup: handle() got an object with no way to close it (none of [Symbol.asyncDispose], [Symbol.dispose], close(), destroy(), end()). Use defer(() => ...) to say how to release it.`)
+}
+
+const closeStream = (h: Record<PropertyKey, unknown>, destroy: (...a: unknown[]) => unknown): Promise<void> => new Promise<void>((resolve) => {
+  if (h.destroyed === true && h.closed !== false) { resolve(); return }
+  const on = h.once
+  if (typeof on === 'function' && 'closed' in h) {
+    on.call(h, 'close', () => resolve())
+    on.call(h, 'error', () => { /* the stream errored while closing: it is closed */ })
+    destroy.call(h)
+    if (h.closed === true) resolve()
+  } else {
+    destroy.call(h)
+    resolve()
+  }
+})
+
+export const checkDefer = (fn: unknown): (() => unknown) => {
+  if (typeof fn !== 'function') {
+    throw new CleanupDeclarationError(`cleanup: defer() needs a function to call at cleanup; got ${fn === null ? 'null' : typeof fn}. Pass e.g. context.cleanup.defer(() => metrics.flush()).`)
+  }
+  return fn as () => unknown
+}
+
+/** A short label for reports: the constructor's name, e.g. `FileHandle`, `Socket`. */
+export const describeHandle = (h: object): string => {
+  const name = (h as { constructor?: { name?: string } }).constructor?.name ?? 'object'
+  const path = (h as { path?: unknown }).path
+  const fd = (h as { fd?: unknown }).fd
+  return typeof path === 'string' ? `${name} ${path}` : typeof fd === 'number' ? `${name} fd ${fd}` : name
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, realpathSync } from 'node:fs'
+import { mkdir, open, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { threadId } from 'node:worker_threads'
+import { CleanupDeclarationError } from './errors.js'
+
+// Per-invocation directories are named `middy-cleanup-<pid>-<threadId>-<random>`
+// so a later process can tell whose they were: a directory of a dead PID, or of
+// this very PID and thread but not owned by a live scope, is an orphan (crash,
+// timeout, early return) and is swept. Another live process's are left alone.
+const DIR_PREFIX = 'middy-cleanup-'
+const DIR_PATTERN = /^middy-cleanup-(\d+)-(\d+)-[0-9a-z]{16}$/
+
+export const uniqueName = (): string => randomBytes(10).toString('base64url').toLowerCase().replace(/[^0-9a-z]/g, '0').slice(0, 16)
+
+export const invocationDirName = (): string => `${DIR_PREFIX}${process.pid}-${threadId}-${uniqueName()}`
+
+/** Resolves `..` and symlinks; for a path that does not exist yet, resolves its nearest existing ancestor. */
+export const realResolve = (p: string): string => {
+  const absolute = resolve(p)
+  let existing = absolute
+  const rest: string[] = []
+  while (!existsSync(existing)) {
+    const parent = dirname(existing)
+    if (parent === existing) break
+    rest.unshift(basename(existing))
+    existing = parent
+  }
+  return join(realpathSync(existing), ...rest)
+}
+
+/** True when `target` is strictly inside `root` (the root itself is not deletable). */
+export const isInside = (root: string, target: string): boolean => {
+  const rel = relative(root, target)
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)
+}
+
+export const resolveAllowedRoots = (roots: readonly string[]): string[] => roots.map((r) => realResolve(r))
+
+/** Validates a `path()` declaration; returns the resolved real path that will be removed. */
+export const checkPath = (p: unknown, roots: readonly string[]): string => {
+  if (typeof p !== 'string' || p.trim() === '') {
+    throw new CleanupDeclarationError(`cleanup: path() needs a non-empty string; got ${p === '' ? 'an empty string' : typeof p}. Pass the file or directory to remove, e.g. context.cleanup.path('/tmp/out.jpg').`)
+  }
+  if (p.includes('\0')) throw new CleanupDeclarationError('cleanup: path() got a path with a NUL byte; pass a real file system path.')
+  const real = realResolve(p)
+  if (!roots.some((root) => isInside(root, real))) {
+    throw new CleanupDeclarationError(`cleanup: path('${p}') resolves to '${real}', which is outside allow.paths [${roots.join(', ')}]. Create temp files with context.cleanup.tempFile(), or add the directory to cleanup({ allow: { paths: [...] } }).`)
+  }
+  return real
+}
+
+/** Removes a declared path, re-checking the allow-list so a path swapped for a symlink since declaration is refused. */
+export const removePath = async (real: string, roots: readonly string[]): Promise<void> => {
+  const again = realResolve(real)
+  if (!roots.some((root) => isInside(root, again))) {
+    throw new CleanupDeclarationError(`cleanup: refused to remove '${real}': it now resolves to '${again}', outside allow.paths`)
+  }
+  await rm(real, { recursive: true, force: true, maxRetries: 2 })
+}
+
+export const createTempFile = async (dir: string, prefix = '', suffix = ''): Promise<string> => {
+  const file = join(dir, `${prefix}${uniqueName()}${suffix}`)
+  const fh = await open(file, 'wx', 0o600)
+  await fh.close()
+  return file
+}
+
+export const createTempDir = async (dir: string, prefix = ''): Promise<string> => {
+  const sub = join(dir, `${prefix}${uniqueName()}`)
+  await mkdir(sub, { mode: 0o700 })
+  return sub
+}
+
+const pidAlive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/**
+ * Removes per-invocation directories left in os.tmpdir() by a process that died
+ * (crash, timeout: Lambda keeps /tmp) or by this process's own ended invocations.
+ * `owned` holds the directories of scopes still running in this process.
+ */
+export const sweepStaleInvocationDirs = async (owned: ReadonlySet<string>): Promise<string[]> => {
+  const root = tmpdir()
+  let names: string[]
+  try { names = await readdir(root) } catch { return [] }
+  const removed: string[] = []
+  await Promise.all(names.map(async (name) => {
+    const m = DIR_PATTERN.exec(name)
+    if (m === null) return
+    const dir = join(root, name)
+    if (owned.has(dir)) return
+    const pid = Number(m[1])
+    const ours = pid === process.pid && Number(m[2]) === threadId
+    if (!ours && pidAlive(pid)) return
+    try { await rm(dir, { recursive: true, force: true }); removed.push(dir) } catch { /* reported by the next sweep */ }
+  }))
+  return removed
+}

@@ -1,0 +1,126 @@
+import { addToWork, emptyWork, runWork } from './engine.js'
+import { describeError } from './errors.js'
+import { sweepStaleInvocationDirs } from './files.js'
+import type { Logger } from './logger.js'
+import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
+import type { TrackedItem } from './tracked.js'
+
+/** What a live scope exposes to the process-wide registry. */
+export interface RegisteredScope {
+  /** true once the invocation has visibly ended without disposing (early return) */
+  isOrphaned: () => boolean
+  /** the per-invocation directory, if created */
+  readonly invocationDir: string | undefined
+  disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
+}
+
+interface ProcessState {
+  active: Set<RegisteredScope>
+  leftovers: TrackedItem[]
+  sweptStaleDirs: boolean
+  background: Promise<unknown> | undefined
+  warned: Set<string>
+}
+
+// Process-wide, on globalThis: two copies of this module (two bundles, a re-import)
+// must still see one leftovers list and one set of live scopes.
+const KEY = Symbol.for('middy-cleanup.state')
+const g = globalThis as { [KEY]?: ProcessState }
+export const state: ProcessState = g[KEY] ??= { active: new Set(), leftovers: [], sweptStaleDirs: false, background: undefined, warned: new Set() }
+
+export const retryLater = (item: TrackedItem): void => { state.leftovers.push(item) }
+
+export const warnOnce = (logger: Logger, key: string, message: string): void => {
+  if (state.warned.has(key)) return
+  state.warned.add(key)
+  logger.warn(message)
+}
+
+/** True when the next invocation's `before` has something to sweep: keep `before` free of work otherwise. */
+export const hasPendingWork = (): boolean => {
+  if (!state.sweptStaleDirs || state.leftovers.length > 0) return true
+  for (const scope of state.active) if (scope.isOrphaned()) return true
+  return false
+}
+
+/**
+ * Starts, in the background, the sweep of what earlier invocations left:
+ * orphaned scopes (early returns), leftovers, and — once per process — stale
+ * per-invocation directories of a previous process. The invocation that
+ * started it waits for it (bounded) in its own after/onError.
+ */
+export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?: (r: CleanupReport) => unknown): Promise<unknown> => {
+  if (state.background !== undefined) return state.background
+  const run = (async () => {
+    const report = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false })
+    if (report.resources > 0 || report.failed.length > 0) {
+      if (report.failed.length > 0) logFailures(logger, report)
+      try { await onReport?.(report) } catch (e) { logger.warn(`cleanup: onReport threw: ${describeError(e)}`) }
+    }
+  })().catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
+    .finally(() => { state.background = undefined })
+  state.background = run
+  return run
+}
+
+interface FlushOptions { exitPath: ExitPath, budgetMs: number, logger: Logger, includeActive: boolean, signal?: AbortSignal }
+
+const flushLeftoversNow = async (o: FlushOptions): Promise<CleanupReport> => {
+  const started = performance.now()
+  const report = emptyReport(o.exitPath)
+  const scopes = [...state.active].filter((s) => o.includeActive || s.isOrphaned())
+  const scopeReports = Promise.all(scopes.map((s) => s.disposeAs(o.includeActive ? o.exitPath : 'early-return', o.budgetMs)))
+  if (!state.sweptStaleDirs) {
+    state.sweptStaleDirs = true
+    const owned = new Set<string>()
+    for (const s of state.active) if (s.invocationDir !== undefined) owned.add(s.invocationDir)
+    const removed = await sweepStaleInvocationDirs(owned)
+    if (removed.length > 0) {
+      report.resources += removed.length
+      report.cleaned += removed.length
+      o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) left by an earlier process or invocation (crash, timeout or early return): ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', …' : ''}`)
+    }
+  }
+  const items = state.leftovers.splice(0)
+  if (items.length > 0) {
+    const work = emptyWork()
+    for (const item of items) addToWork(work, item)
+    mergeReports(report, await runWork(work, { exitPath: o.exitPath, budgetMs: o.budgetMs, logger: o.logger, retryLater, signal: o.signal }))
+  }
+  for (const r of await scopeReports) mergeReports(report, r)
+  report.durationMs = Math.round((performance.now() - started) * 100) / 100
+  return report
+}
+
+/**
+ * Cleans, now, everything this process still owes: leftovers of earlier
+ * cleanups and the scopes of invocations still open. Used by the shutdown
+ * companion on SIGTERM (exit path `shutdown`). Never throws.
+ *
+ * @example
+ * ```ts
+ * process.once('SIGTERM', async () => { await flushLeftovers({ timeoutMs: 300 }); process.exit(0) })
+ * ```
+ */
+export const flushLeftovers = async (options: { timeoutMs: number, signal?: AbortSignal, logger?: Logger }): Promise<CleanupReport> => {
+  const logger = options.logger ?? console
+  try {
+    const report = await flushLeftoversNow({ exitPath: 'shutdown', budgetMs: options.timeoutMs, logger, includeActive: true, signal: options.signal })
+    if (report.failed.length > 0) logFailures(logger, report)
+    return report
+  } catch (e) {
+    logger.error(`cleanup: flushing leftovers failed: ${describeError(e)}`)
+    return emptyReport('shutdown')
+  }
+}
+
+/** Number of resources waiting on the leftovers list (for tests and metrics). */
+export const leftoverCount = (): number => state.leftovers.length
+
+export const logFailures = (logger: Logger, report: CleanupReport): void => {
+  const lines = report.failed.slice(0, 10).map((f) => `${f.kind} ${f.id}: ${describeError(f.error)}${f.retrying === true ? ' (will retry)' : ''}`)
+  logger.warn(
+    `cleanup: ${report.failed.length} of ${report.resources} resource(s) could not be cleaned (exit path ${report.exitPath}); ${report.leftovers} left for the next invocation: ${lines.join('; ')}${report.failed.length > 10 ? '; …' : ''}`,
+    { cleanupReport: report },
+  )
+}

@@ -1,0 +1,145 @@
+import { enterScope } from './context.js'
+import { CleanupError } from './errors.js'
+import { hasPendingWork, startBackgroundSweep, state, warnOnce } from './leftovers.js'
+import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import type { CleanupReport, ExitPath } from './report.js'
+import { CleanupScope } from './scope.js'
+
+/**
+ * Lambda's `Context`, written out structurally so `@types/aws-lambda` stays
+ * optional, and complete so Middy 5/6's `MiddlewareObj` constraint accepts it.
+ */
+export interface LambdaContextLike {
+  callbackWaitsForEmptyEventLoop: boolean
+  functionName: string
+  functionVersion: string
+  invokedFunctionArn: string
+  memoryLimitInMB: string
+  awsRequestId: string
+  logGroupName: string
+  logStreamName: string
+  getRemainingTimeInMillis: () => number
+  done: (error?: Error, result?: any) => void
+  fail: (error: Error | string) => void
+  succeed: (messageOrObject: any) => void
+}
+
+/**
+ * What `.use(cleanup())` adds to the handler's `context`: `context.cleanup`.
+ *
+ * @example
+ * ```ts
+ * const handler = async (event: unknown, context: Context & CleanupContext) => {
+ *   const file = await context.cleanup.tempFile()
+ * }
+ * ```
+ */
+export interface CleanupContext {
+  cleanup: CleanupScope
+}
+
+/** The Middy request as cleanup sees it (structural: works with Middy 5, 6 and 7). */
+export interface CleanupRequest<TContext = LambdaContextLike & CleanupContext> {
+  event: any
+  context: TContext
+  response: any
+  error: any
+  internal: any
+  earlyResponse?: any
+}
+
+/**
+ * The middleware object `cleanup()` returns. Its context type is what makes
+ * `context.cleanup` typed in the handler after `.use(cleanup())`.
+ */
+export interface CleanupMiddleware {
+  before: (request: CleanupRequest) => void
+  after: (request: CleanupRequest) => Promise<void>
+  onError: (request: CleanupRequest) => Promise<void>
+}
+
+/** Keys on `request.internal`, for cooperative middlewares that return early. */
+export const INTERNAL_SCOPE_KEY = 'middy-cleanup.scope'
+export const INTERNAL_DISPOSE_KEY = 'middy-cleanup.dispose'
+
+const SCOPE = Symbol('middy-cleanup.scope')
+type WithScope = CleanupRequest & { [SCOPE]?: CleanupScope }
+
+// A Lambda timeout leaves `timeoutEarlyInMillis` (5 ms by default) minus our safety
+// margin for cleanup: below this, even one DeleteObjects round trip will not fit.
+const TIGHT_BUDGET_MS = 100
+
+const budgetFor = (config: ResolvedOptions, context: Partial<LambdaContextLike> | undefined): number => {
+  const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Infinity
+  return Math.max(0, Math.min(config.timeoutMs, remaining - config.safetyMarginMs))
+}
+
+/**
+ * Middy middleware that gives every invocation its own {@link CleanupScope} at
+ * `context.cleanup`, and releases what it declared on every exit path: success
+ * (`after`), errors and Middy's early timeout (`onError`), and — for paths that
+ * skip both (another middleware returning early) — at the start of the next
+ * invocation. Never masks the handler's result or error.
+ *
+ * Register it first (`middy().use(cleanup()).use(...)`) so its `before` runs
+ * before anything can declare; see docs/exit-paths.md for the full matrix.
+ *
+ * @example
+ * ```ts
+ * export const handler = middy()
+ *   .use(cleanup({ timeoutMs: 1000 }))
+ *   .handler(async (event, context) => {
+ *     const file = await context.cleanup.tempFile({ suffix: '.jpg' })
+ *   })
+ * ```
+ */
+export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
+  const config = resolveOptions(options)
+
+  const cleanupMiddlewareBefore = (request: WithScope): void => {
+    const scope = CleanupScope.forInvocation(config, request)
+    request[SCOPE] = scope
+    request.context.cleanup = scope
+    const internal = request.internal
+    if (internal !== undefined && internal !== null) {
+      internal[INTERNAL_SCOPE_KEY] = scope
+      // For a middleware that returns early from `before` (cache hit): calling this
+      // first cleans now instead of at the next invocation.
+      internal[INTERNAL_DISPOSE_KEY] = (): Promise<CleanupReport> => scope.disposeAs('early-return', budgetFor(config, request.context))
+    }
+    enterScope(scope)
+    if (hasPendingWork()) startBackgroundSweep(budgetFor(config, request.context), config.logger, config.onReport)
+  }
+
+  const finish = async (request: WithScope, exitPath: ExitPath): Promise<CleanupReport | undefined> => {
+    const scope = request[SCOPE]
+    const background = state.background
+    if (scope === undefined && background === undefined) return undefined
+    const budget = budgetFor(config, request.context)
+    if (exitPath === 'timeout' && budget < TIGHT_BUDGET_MS) {
+      warnOnce(config.logger, 'tight-budget', `cleanup: the invocation timed out with ${budget} ms left for cleanup; what did not finish is retried at the next invocation. Give cleanup time: middy(handler, { timeoutEarlyInMillis: 500 }) (and keep cleanup({ timeoutMs }) below it).`)
+    }
+    const report = scope === undefined ? undefined : await scope.disposeAs(exitPath, budget)
+    if (background !== undefined) await waitAtMost(background, budgetFor(config, request.context))
+    return report
+  }
+
+  const cleanupMiddlewareAfter = async (request: WithScope): Promise<void> => {
+    const report = await finish(request, 'success')
+    if (config.failOnCleanupError && report !== undefined && report.failed.length > 0) throw new CleanupError(report)
+  }
+
+  const cleanupMiddlewareOnError = async (request: WithScope): Promise<void> => {
+    const name = (request.error as { name?: unknown } | null | undefined)?.name
+    await finish(request, name === 'TimeoutError' ? 'timeout' : 'error')
+    // returns nothing: a value here would end Middy's onError chain
+  }
+
+  return { before: cleanupMiddlewareBefore, after: cleanupMiddlewareAfter, onError: cleanupMiddlewareOnError }
+}
+
+const waitAtMost = (promise: Promise<unknown>, ms: number): Promise<void> => new Promise<void>((resolve) => {
+  const t = setTimeout(resolve, ms)
+  t.unref()
+  promise.then(() => { clearTimeout(t); resolve() }, () => { clearTimeout(t); resolve() })
+})

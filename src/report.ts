@@ -1,0 +1,58 @@
+/**
+ * How an invocation (or a standalone scope) ended, as seen by cleanup.
+ * `early-return`: another middleware returned early and cleanup ran on the next
+ * invocation or through the cooperative hook; `shutdown`: flushed on SIGTERM;
+ * `manual`: `scope.dispose()` called directly (standalone use); `leftovers`: a
+ * retry of what an earlier cleanup could not finish.
+ */
+export type ExitPath = 'success' | 'error' | 'timeout' | 'early-return' | 'shutdown' | 'manual' | 'leftovers'
+
+/** Kinds of resource a scope tracks. */
+export type ResourceKind = 'defer' | 'handle' | 'path' | 's3' | 'dynamodb' | (string & {})
+
+/** One resource that could not be cleaned, with where it was left. */
+export interface FailedResource {
+  kind: ResourceKind
+  /** e.g. `/tmp/x.jpg`, `s3://bucket/key`, `dynamodb://Table/{"pk":"a"}` */
+  id: string
+  error: unknown
+  /** true when it was put on the process-wide leftovers list to be retried. */
+  retrying?: boolean
+}
+
+/**
+ * What one cleanup did. Passed to `onReport`; failures are also logged.
+ *
+ * @example
+ * ```ts
+ * cleanup({ onReport: (r) => metrics.addMetric('CleanupFailed', 'Count', r.failed.length) })
+ * ```
+ */
+export interface CleanupReport {
+  exitPath: ExitPath
+  /** resources declared in this scope (defers and handles included) */
+  resources: number
+  /** resources cleaned */
+  cleaned: number
+  failed: FailedResource[]
+  /** AWS API calls sent (DeleteObjects, BatchWriteItem, …), retries included */
+  requests: number
+  durationMs: number
+  /** resources that are now on the leftovers list (to retry next invocation) */
+  leftovers: number
+  /** findings of leak detection, when `detectLeaks` is on */
+  leaks?: unknown[]
+}
+
+export const emptyReport = (exitPath: ExitPath): CleanupReport => ({
+  exitPath, resources: 0, cleaned: 0, failed: [], requests: 0, durationMs: 0, leftovers: 0,
+})
+
+export const mergeReports = (into: CleanupReport, other: CleanupReport): CleanupReport => {
+  into.resources += other.resources
+  into.cleaned += other.cleaned
+  into.failed.push(...other.failed)
+  into.requests += other.requests
+  into.leftovers += other.leftovers
+  return into
+}

@@ -1,0 +1,289 @@
+import { checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
+import { type Work, addToWork, emptyWork, runWork } from './engine.js'
+import { CleanupDeclarationError, describeError } from './errors.js'
+import { checkPath, createTempDir, createTempFile, invocationDirName, realResolve } from './files.js'
+import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
+import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import type { CleanupReport, ExitPath } from './report.js'
+import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
+import { mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** Options of {@link CleanupScope.tempFile}. */
+export interface TempFileOptions {
+  /** Start of the file name, e.g. `'thumb-'`. */
+  prefix?: string
+  /** End of the file name, e.g. `'.jpg'`. */
+  suffix?: string
+}
+
+/** Options of {@link CleanupScope.tempDir}. */
+export interface TempDirOptions {
+  /** Start of the directory name. */
+  prefix?: string
+}
+
+/** The Middy request fields a scope looks at to tell whether its invocation has ended. */
+export interface RequestTrace {
+  response?: unknown
+  earlyResponse?: unknown
+}
+
+type ScopeState = 'active' | 'disposing' | 'disposed'
+
+const checkAffix = (method: string, name: string, v: unknown): string => {
+  if (v === undefined) return ''
+  if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
+  }
+  return v
+}
+
+// Concurrent invocations on Lambda Managed Instances share one process; without
+// that env var, Lambda runs one invocation at a time per process.
+const concurrentProcess = (): boolean => process.env.AWS_LAMBDA_MAX_CONCURRENCY !== undefined
+
+/**
+ * One invocation's cleanup scope: declare temp resources on it, and they are
+ * released on every exit path. In a Middy handler it is `context.cleanup`; it
+ * also works alone, with `await using` or `dispose()`.
+ *
+ * Disposal order: `defer`s and handles in reverse order of declaration (like
+ * `AsyncDisposableStack`), then files and directories; S3 objects and DynamoDB
+ * items are deleted in batches meanwhile. Every disposer runs even when an
+ * earlier one fails; failures are reported, never thrown.
+ *
+ * @example
+ * ```ts
+ * await using scope = new CleanupScope()
+ * const file = await scope.tempFile({ suffix: '.csv' })
+ * const fh = scope.handle(await open(file, 'w'))
+ * // leaving the block closes fh and removes file
+ * ```
+ */
+export class CleanupScope implements RegisteredScope {
+  /** @internal */ readonly config: ResolvedOptions
+  #state: ScopeState = 'active'
+  #items: TrackedItem[] | undefined
+  #dir: PathItem | undefined
+  #dirReady: Promise<PathItem> | undefined
+  #disposal: Promise<CleanupReport> | undefined
+  #registered = false
+  #request: RequestTrace | undefined
+  #locals: Map<object, unknown> | undefined
+
+  /**
+   * @param options - validated here: an unknown or ill-typed option throws {@link CleanupConfigError}.
+   */
+  constructor (options?: CleanupOptions) {
+    this.config = resolveOptions(options)
+  }
+
+  /** @internal Scope for one Middy invocation (options already validated). */
+  static forInvocation (config: ResolvedOptions, request: RequestTrace): CleanupScope {
+    const scope = new CleanupScope(config as unknown as CleanupOptions)
+    scope.#request = request
+    return scope
+  }
+
+  /** `'active'` until disposal starts, then `'disposing'`, then `'disposed'`. */
+  get state (): ScopeState { return this.#state }
+
+  /** @internal The per-invocation temp directory, once a temp file or dir was made. */
+  get invocationDir (): string | undefined { return this.#dir?.real }
+
+  /**
+   * Removes `p` (a file, or a directory recursively) on cleanup. Throws now, at
+   * declaration, when `p` is empty or — after resolving `..` and symlinks —
+   * outside `allow.paths` (default: os.tmpdir()).
+   *
+   * @returns `p`, so it can wrap an expression.
+   * @example
+   * ```ts
+   * const out = context.cleanup.path(join(tmpdir(), `${context.awsRequestId}.jpg`))
+   * ```
+   */
+  path (p: string): string {
+    const real = checkPath(p, this.config.allowPaths)
+    this.#track({ type: 'path', kind: 'path', id: real, real, roots: this.config.allowPaths, attempts: 0, covers: 1 })
+    return p
+  }
+
+  /**
+   * Creates an empty file with an unguessable name inside this invocation's own
+   * directory under os.tmpdir(); it is removed on cleanup.
+   *
+   * @example
+   * ```ts
+   * const file = await context.cleanup.tempFile({ suffix: '.jpg' })
+   * ```
+   */
+  async tempFile (options?: TempFileOptions): Promise<string> {
+    const prefix = checkAffix('tempFile', 'prefix', options?.prefix)
+    const suffix = checkAffix('tempFile', 'suffix', options?.suffix)
+    const dir = await this.#invocationDir()
+    dir.covers++
+    return createTempFile(dir.real, prefix, suffix)
+  }
+
+  /**
+   * Creates an empty directory inside this invocation's own directory under
+   * os.tmpdir(); it is removed, with everything in it, on cleanup.
+   *
+   * @example
+   * ```ts
+   * const work = await context.cleanup.tempDir({ prefix: 'unzip-' })
+   * ```
+   */
+  async tempDir (options?: TempDirOptions): Promise<string> {
+    const prefix = checkAffix('tempDir', 'prefix', options?.prefix)
+    const dir = await this.#invocationDir()
+    dir.covers++
+    return createTempDir(dir.real, prefix)
+  }
+
+  /**
+   * Closes `h` on cleanup: anything with `[Symbol.asyncDispose]`, `[Symbol.dispose]`,
+   * `close()`, `destroy()` or `end()` (FileHandle, fs streams, sockets, DB clients).
+   * Throws a TypeError now for anything it could not close.
+   *
+   * @returns `h`, so it can wrap the expression that opens it.
+   * @example
+   * ```ts
+   * const fh = context.cleanup.handle(await open(file, 'w'))
+   * ```
+   */
+  handle<T extends Closeable> (h: T): T {
+    const close = closerFor(h)
+    this.#track({ type: 'disposer', kind: 'handle', id: describeHandle(h), run: close, attempts: 0 })
+    return h
+  }
+
+  /**
+   * Calls `fn` on cleanup (after anything declared later, before files are removed).
+   *
+   * @example
+   * ```ts
+   * context.cleanup.defer(() => metrics.flush())
+   * ```
+   */
+  defer (fn: () => unknown): void {
+    const run = checkDefer(fn)
+    this.#track({ type: 'disposer', kind: 'defer', id: fn.name === '' ? 'defer' : `defer ${fn.name}`, run, attempts: 0 })
+  }
+
+  /**
+   * @internal Tracks a remote resource (S3 object, DynamoDB item) with the deleter
+   * that will delete it in a batch. The extension point of the AWS modules.
+   */
+  trackRemote<R extends RemoteResource> (deleter: RemoteDeleter<R>, resource: R): void {
+    this.#track({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 } satisfies RemoteItem)
+  }
+
+  /** @internal Per-invocation values of `invocationLocal()`. */
+  local<T> (key: object, factory: () => T): T {
+    const locals = this.#locals ??= new Map()
+    if (locals.has(key)) return locals.get(key) as T
+    const value = factory()
+    locals.set(key, value)
+    return value
+  }
+
+  /**
+   * Releases everything declared, once: later calls return the same report.
+   * Never throws; failures are in `report.failed` and logged.
+   *
+   * @example
+   * ```ts
+   * const report = await scope.dispose()
+   * if (report.failed.length > 0) console.warn(report.failed)
+   * ```
+   */
+  dispose (): Promise<CleanupReport> {
+    return this.disposeAs('manual', this.config.timeoutMs)
+  }
+
+  /** Same as {@link CleanupScope.dispose}, for `await using scope = new CleanupScope()`. */
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.dispose()
+  }
+
+  /** @internal Disposes with a known exit path and budget. */
+  disposeAs (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
+    return this.#disposal ??= this.#dispose(exitPath, budgetMs)
+  }
+
+  /** @internal True when the invocation visibly ended without disposing (another middleware returned early). */
+  isOrphaned (): boolean {
+    const r = this.#request
+    if (this.#state !== 'active' || r === undefined) return false
+    // Middy 6/7 leave `earlyResponse` on the request when a middleware returned
+    // early; Middy 5 only `response`, which a running request also has once its
+    // handler returned — trusted only when invocations cannot overlap.
+    return 'earlyResponse' in r || (r.response !== undefined && !concurrentProcess())
+  }
+
+  async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
+    this.#state = 'disposing'
+    const items = this.#items
+    const dir = this.#dir
+    this.#items = undefined
+    this.#dir = undefined
+    this.#dirReady = undefined
+    const work: Work = emptyWork()
+    if (items !== undefined) for (const item of items) addToWork(work, item)
+    if (dir !== undefined) addToWork(work, dir)
+    const report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
+    if (this.#registered) state.active.delete(this)
+    this.#state = 'disposed'
+    if (report.failed.length > 0) logFailures(this.config.logger, report)
+    const onReport = this.config.onReport
+    if (onReport !== undefined) {
+      try {
+        const r = onReport(report)
+        if (r instanceof Promise) r.catch((e: unknown) => this.config.logger.warn(`cleanup: onReport threw: ${describeError(e)}`))
+      } catch (e) {
+        this.config.logger.warn(`cleanup: onReport threw: ${describeError(e)}`)
+      }
+    }
+    return report
+  }
+
+  #track (item: TrackedItem): void {
+    if (this.#state !== 'active') {
+      // Code still running after its invocation timed out: throwing here would be an
+      // unhandled rejection in orphaned code, so the resource goes to the leftovers.
+      retryLater(item)
+      warnOnce(this.config.logger, `late:${item.kind}`, `cleanup: ${item.kind} ${item.id} was declared after its invocation's cleanup had started (the handler kept running after a timeout?); it will be cleaned at the next invocation or at shutdown.`)
+      return
+    }
+    this.#register()
+    ;(this.#items ??= []).push(item)
+  }
+
+  #invocationDir (): Promise<PathItem> {
+    if (this.#dirReady !== undefined) return this.#dirReady
+    // Registered before it exists, so a directory whose creation is interrupted is still removed.
+    const real = join(realTmpdir(), invocationDirName())
+    const item: PathItem = { type: 'path', kind: 'path', id: `dir:${real}`, real, roots: [realTmpdir()], attempts: 0, covers: 0 }
+    if (this.#state === 'active') {
+      this.#dir = item
+      this.#register()
+    } else {
+      retryLater(item)
+    }
+    const ready = mkdir(real, { mode: 0o700 }).then(() => item)
+    this.#dirReady = ready
+    return ready
+  }
+
+  #register (): void {
+    if (this.#registered) return
+    this.#registered = true
+    state.active.add(this)
+  }
+}
+
+let realTmp: string | undefined
+const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
