@@ -8,6 +8,7 @@ export default {
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testTimeout: 30000,
+  setupFiles: ['<rootDir>/__tests__/support/realm.mjs'],
   // real S3 + DynamoDB servers (embedded always, moto_server when on PATH), endpoints passed to workers via env
   globalSetup: '<rootDir>/__tests__/support/global-setup.mjs',
   globalTeardown: '<rootDir>/__tests__/support/global-teardown.mjs',

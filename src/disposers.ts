@@ -8,6 +8,12 @@ export type Closeable =
   | { destroy: (...args: any[]) => unknown }
   | { end: (...args: any[]) => unknown }
 
+// Node 20/22 define Symbol.asyncDispose as Symbol.for('nodejs.asyncDispose'); a vm
+// realm (jest) may lack the property while objects from node: modules still carry
+// the registered symbol, so look both up.
+export const asyncDisposeSymbol: symbol = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+export const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose')
+
 const isObjectLike = (v: unknown): v is Record<PropertyKey, unknown> =>
   (typeof v === 'object' && v !== null) || typeof v === 'function'
 
@@ -20,9 +26,9 @@ export const closerFor = (h: unknown): (() => unknown) => {
   if (!isObjectLike(h)) {
     throw new CleanupDeclarationError(`cleanup: handle() needs an object to close; got ${h === null ? 'null' : typeof h}. Pass a FileHandle, stream, socket or client, or use defer(fn) for anything else.`)
   }
-  const asyncDispose = h[Symbol.asyncDispose]
+  const asyncDispose = h[asyncDisposeSymbol]
   if (typeof asyncDispose === 'function') return () => asyncDispose.call(h)
-  const dispose = h[Symbol.dispose]
+  const dispose = h[disposeSymbol]
   if (typeof dispose === 'function') return () => dispose.call(h)
   const destroy = h.destroy
   const isStream = typeof destroy === 'function' && ('readable' in h || 'writable' in h)

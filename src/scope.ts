@@ -1,8 +1,8 @@
-import { checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
+import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
 import { CleanupDeclarationError, describeError } from './errors.js'
 import { checkPath, createTempDir, createTempFile, invocationDirName, realResolve } from './files.js'
-import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
+import { type RegisteredScope, logFailures, retryLater, state } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
@@ -251,13 +251,7 @@ export class CleanupScope implements RegisteredScope {
   }
 
   #track (item: TrackedItem): void {
-    if (this.#state !== 'active') {
-      // Code still running after its invocation timed out: throwing here would be an
-      // unhandled rejection in orphaned code, so the resource goes to the leftovers.
-      retryLater(item)
-      warnOnce(this.config.logger, `late:${item.kind}`, `cleanup: ${item.kind} ${item.id} was declared after its invocation's cleanup had started (the handler kept running after a timeout?); it will be cleaned at the next invocation or at shutdown.`)
-      return
-    }
+    if (this.#state !== 'active') { this.#late(item); return }
     this.#register()
     ;(this.#items ??= []).push(item)
   }
@@ -271,11 +265,18 @@ export class CleanupScope implements RegisteredScope {
       this.#dir = item
       this.#register()
     } else {
-      retryLater(item)
+      this.#late(item)
     }
     const ready = mkdir(real, { mode: 0o700 }).then(() => item)
     this.#dirReady = ready
     return ready
+  }
+
+  // Code still running after its invocation timed out: throwing here would be an
+  // unhandled rejection in orphaned code, so the resource goes to the leftovers.
+  #late (item: TrackedItem): void {
+    retryLater(item)
+    this.config.logger.warn(`cleanup: ${item.kind} ${item.id} was declared after its invocation's cleanup had started (the handler kept running after a timeout?); it will be cleaned at the next invocation or at shutdown.`)
   }
 
   #register (): void {
@@ -283,6 +284,11 @@ export class CleanupScope implements RegisteredScope {
     this.#registered = true
     state.active.add(this)
   }
+}
+
+// Also under the registered symbol, for realms where Symbol.asyncDispose is missing.
+if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
+  Object.defineProperty(CleanupScope.prototype, asyncDisposeSymbol, { value: CleanupScope.prototype.dispose, writable: true, configurable: true })
 }
 
 let realTmp: string | undefined
