@@ -1,0 +1,38 @@
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { S3Client } from '@aws-sdk/client-s3'
+import { backends, createBucket, createTable, dynamoClient, itemExists, objectExists, s3Client, uid } from './support/backends.js'
+import { spawnFixture } from './fixtures/shutdown-harness.js'
+
+// The core's leftovers are flushed by shutdown(): an invocation interrupted by SIGTERM
+// still has its temp S3 object and DynamoDB item deleted, checked on the real servers.
+describe.each(backends())('shutdown flushes open cleanup scopes on $name', (b) => {
+  const clients: Array<S3Client | DynamoDBClient> = []
+  afterAll(() => { for (const c of clients) c.destroy() })
+
+  it('deletes the temp S3 object and DynamoDB item of an invocation still running at SIGTERM, then exits 0', async () => {
+    const s3 = s3Client(b)
+    const ddb = dynamoClient(b)
+    clients.push(s3, ddb)
+    const bucket = await createBucket(s3)
+    const table = await createTable(ddb)
+    const key = `tmp/${uid()}.txt`
+    const child = spawnFixture('shutdown-s3.ts', {
+      S3_ENDPOINT: b.s3Endpoint, DYNAMODB_ENDPOINT: b.dynamodbEndpoint, BUCKET: bucket, TABLE: table, KEY: key,
+    })
+    await child.waitFor((e) => e.event === 'put', 15000)
+    expect(await objectExists(s3, bucket, key)).toBe(true)
+    expect(await itemExists(ddb, table, { pk: { S: key }, sk: { S: 'temp' } })).toBe(true)
+
+    child.proc.kill('SIGTERM')
+    const exit = await child.exited
+
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(child.events.some((e) => e.event === 'invocation-end')).toBe(false)
+    expect(await objectExists(s3, bucket, key)).toBe(false)
+    expect(await itemExists(ddb, table, { pk: { S: key }, sk: { S: 'temp' } })).toBe(false)
+    const reports = child.events.filter((e) => e.event === 'report').map((e) => e.report as { cleanup?: { exitPath: string, resources: number, cleaned: number, failed: unknown[] } })
+    expect(reports).toHaveLength(1)
+    expect(reports[0]?.cleanup).toMatchObject({ exitPath: 'shutdown', resources: 2, cleaned: 2, failed: [] })
+  })
+})
