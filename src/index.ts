@@ -11,3 +11,7 @@ export type { CleanupReport, ExitPath, FailedResource, ResourceKind } from './re
 export type { Logger } from './logger.js'
 export type { Closeable } from './disposers.js'
 export type { RemoteDeleter, RemoteResource, DeleteContext, DeleteOutcome } from './tracked.js'
+export { TEMP_TAG, S3DeleteError } from './s3.js'
+export type { S3ObjectTarget, PutObjectOptions } from './s3.js'
+export { MARKER_ATTRIBUTE, DynamoDeleteError } from './dynamodb.js'
+export type { DynamoItemTarget, PutItemOptions, PutItemInput, PutItemOutput } from './dynamodb.js'

@@ -6,6 +6,9 @@ import { type RegisteredScope, logFailures, retryLater, state } from './leftover
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
+import { type PutObjectOptions, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
+import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
+import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import { mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -171,6 +174,63 @@ export class CleanupScope implements RegisteredScope {
   defer (fn: () => unknown): void {
     const run = checkDefer(fn)
     this.#track({ type: 'disposer', kind: 'defer', id: fn.name === '' ? 'defer' : `defer ${fn.name}`, run, attempts: 0 })
+  }
+
+  /**
+   * Deletes an S3 object on cleanup, batched with the invocation's other objects
+   * (one DeleteObjects per ≤ 1000 keys). Throws now when no S3 client is known,
+   * the target is outside `allow.s3`, or bucket/key are empty.
+   *
+   * @example
+   * ```ts
+   * context.cleanup.s3Object({ bucket: 'scratch-bucket', key: 'tmp/other.jpg' })
+   * ```
+   */
+  s3Object (target: S3ObjectTarget): void {
+    this.trackRemote(s3Deleter, s3Resource('s3Object', target, this.config))
+  }
+
+  /**
+   * Sends PutObject with the scope's S3 client and deletes the object on cleanup.
+   * Tracked before the request is sent, so an interrupted write is still cleaned.
+   *
+   * @example
+   * ```ts
+   * await context.cleanup.putObject({ Bucket: 'scratch-bucket', Key: `tmp/${context.awsRequestId}.jpg`, Body }, { tags: true })
+   * ```
+   */
+  putObject (input: PutObjectCommandInput, options?: PutObjectOptions): Promise<PutObjectCommandOutput> {
+    return putS3Object(this, (r) => this.trackRemote(s3Deleter, r), this.config, input, options)
+  }
+
+  /**
+   * Deletes a DynamoDB item on cleanup, batched with the invocation's other items
+   * (one BatchWriteItem per ≤ 25). Key as AttributeValues for a `DynamoDBClient`,
+   * plain values for a `DynamoDBDocumentClient`. Throws now when no client is
+   * known, the table is outside `allow.dynamodb`, or table/key are malformed.
+   *
+   * @example
+   * ```ts
+   * context.cleanup.dynamoItem({ table: 'Scratch', key: { pk: { S: 'job#1' }, sk: { S: 'step' } } })
+   * ```
+   */
+  dynamoItem (target: DynamoItemTarget): void {
+    this.trackRemote(dynamoDeleter, dynamoResource('dynamoItem', target, this.config))
+  }
+
+  /**
+   * Sends PutItem (lib-dynamodb's Put for a DocumentClient) with the scope's
+   * client and deletes the item on cleanup; the key comes from the table's key
+   * schema (DescribeTable once per table per process). Tracked before the request
+   * is sent.
+   *
+   * @example
+   * ```ts
+   * await context.cleanup.putItem({ TableName: 'Scratch', Item: { pk: { S: 'job#1' }, sk: { S: 'lock' } } }, { ttl: { attribute: 'expiresAt', seconds: 86400 } })
+   * ```
+   */
+  putItem (input: PutItemInput, options?: PutItemOptions): Promise<PutItemOutput> {
+    return putDynamoItem((r) => this.trackRemote(dynamoDeleter, r), this.config, input, options)
   }
 
   /**

@@ -93,7 +93,7 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
     new Promise((resolve, reject) => {
       const headers = { ...req.headers, 'content-length': String(body.length) }
       delete headers['transfer-encoding']
-      const out = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (res) => {
+      const out = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (res) => {
         readBody(res).then((b) => resolve({ status: res.statusCode ?? 502, headers: res.headers as Record<string, string | string[]>, body: b }), reject)
       })
       out.on('error', reject)
@@ -119,7 +119,7 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
       return
     }
     const delay = typeof options.delayMs === 'function' ? options.delayMs(entry) : options.delayMs ?? 0
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+    if (delay > 0) await new Promise((resolve) => { setTimeout(resolve, delay).unref() })
 
     let withheld: Record<string, unknown[]> | undefined
     if (entry.op === 'BatchWriteItem' && options.unprocessed !== undefined && take(options.unprocessed, used, entry)) {

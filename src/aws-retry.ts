@@ -1,0 +1,115 @@
+import { sleep } from './deadline.js'
+
+/**
+ * Shared by the S3 and DynamoDB deleters: error classification, backoff, request
+ * counting and a small concurrency pool. No AWS SDK import: everything here is
+ * structural, so the package loads without the SDK installed.
+ */
+
+/** An SDK v3 client, detected by its `send` function (never `instanceof`: any SDK copy works). */
+export interface SendClient {
+  send: (command: any, options?: any) => Promise<any>
+}
+
+export const isClient = (v: unknown): v is SendClient =>
+  typeof v === 'object' && v !== null && typeof (v as SendClient).send === 'function'
+
+const THROTTLING = new Set([
+  'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottledException',
+  'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded',
+  'TransactionInProgressException', 'RequestThrottled', 'BandwidthLimitExceeded', 'EC2ThrottledException',
+  'PriorRequestNotComplete', 'LimitExceededException',
+])
+const TRANSIENT = new Set([
+  'InternalError', 'InternalServerError', 'InternalFailure', 'ServiceUnavailable', 'RequestTimeout',
+  'RequestTimeoutException', 'TimeoutError', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT',
+  'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'NetworkingError',
+])
+
+interface AwsErrorLike {
+  name?: string
+  code?: string
+  Code?: string
+  $retryable?: unknown
+  $metadata?: { httpStatusCode?: number, attempts?: number }
+}
+
+/** True for an abort caused by our own deadline signal (not worth another attempt now). */
+export const isAbort = (e: unknown, signal?: AbortSignal): boolean =>
+  (signal?.aborted === true) || (e as AwsErrorLike | undefined)?.name === 'AbortError'
+
+/**
+ * Whether retrying the same request later may succeed: throttling (503 SlowDown,
+ * ProvisionedThroughputExceeded), 5xx, timeouts and network resets. A 4xx such as
+ * AccessDenied or NoSuchBucket is not: retrying cannot fix it.
+ */
+export const isRetryable = (e: unknown): boolean => {
+  if (typeof e !== 'object' || e === null) return false
+  const err = e as AwsErrorLike
+  if (err.$retryable !== undefined && err.$retryable !== null && err.$retryable !== false) return true
+  for (const name of [err.name, err.code, err.Code]) {
+    if (name !== undefined && (THROTTLING.has(name) || TRANSIENT.has(name))) return true
+  }
+  const status = err.$metadata?.httpStatusCode
+  if (status !== undefined && (status >= 500 || status === 429)) return true
+  // a connection reset without a response: the SDK's own error has no status
+  if (status === undefined && /socket hang up|ECONNRESET|EPIPE|other side closed/i.test(String((e as Error).message))) return true
+  return false
+}
+
+/** Whether a per-key error code (S3 DeleteObjects `Errors[].Code`) is worth another attempt. */
+export const isRetryableCode = (code: string | undefined): boolean =>
+  code !== undefined && (THROTTLING.has(code) || TRANSIENT.has(code))
+
+/** HTTP attempts the SDK made for one `send()` (its retries included), from `$metadata.attempts`. */
+export const attemptsOf = (resultOrError: unknown): number => {
+  const n = (resultOrError as AwsErrorLike | undefined)?.$metadata?.attempts
+  return typeof n === 'number' && n > 0 ? n : 1
+}
+
+/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]. */
+export const backoffMs = (attempt: number, baseMs = 25, capMs = 1000, random: () => number = Math.random): number =>
+  Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt))
+
+/**
+ * Sleeps the backoff for `attempt`, or less when the deadline comes first.
+ * Returns false when there is no time left for another attempt.
+ */
+export const backoffWithin = async (attempt: number, deadlineAt: number, signal: AbortSignal): Promise<boolean> => {
+  if (signal.aborted) return false
+  const wait = backoffMs(attempt)
+  if (Date.now() + wait >= deadlineAt) return false
+  await sleep(wait, signal)
+  return !signal.aborted
+}
+
+/** Runs `tasks` with at most `limit` of them at a time; never rejects (tasks handle their errors). */
+export const pool = async (tasks: Array<() => Promise<void>>, limit: number): Promise<void> => {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!
+      await task()
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker))
+}
+
+/** Splits `items` into chunks of at most `size`. */
+export const chunk = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** Per-client numbering, so groups can be keyed by client without holding the client in a string. */
+const clientIds = new WeakMap<object, number>()
+let nextClientId = 1
+export const clientId = (client: object): number => {
+  let id = clientIds.get(client)
+  if (id === undefined) clientIds.set(client, id = nextClientId++)
+  return id
+}
+
+/** How many deletion requests run at once, across buckets/tables of one cleanup. */
+export const DEFAULT_CONCURRENCY = 8

@@ -1,0 +1,350 @@
+import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
+import {
+  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient,
+  isRetryable, isRetryableCode, pool,
+} from './aws-retry.js'
+import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
+import type { Logger } from './logger.js'
+import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
+
+/**
+ * A temp S3 object to delete on cleanup (`scope.s3Object(...)`).
+ *
+ * @example
+ * ```ts
+ * context.cleanup.s3Object({ bucket: 'scratch-bucket', key: `tmp/${context.awsRequestId}.jpg` })
+ * ```
+ */
+export interface S3ObjectTarget {
+  bucket: string
+  key: string
+  /** Deletes exactly this version (versioned buckets) instead of adding a delete marker. */
+  versionId?: string
+  /** ETag the object had when you wrote it: it is deleted only if it still has it (`If-Match`). */
+  etag?: string
+  /** Client for this object; default: the `s3` option of `cleanup()`. */
+  client?: SendClient
+}
+
+/** Options of `scope.putObject(input, options)`. */
+export interface PutObjectOptions {
+  /** Client for this write; default: the `s3` option of `cleanup()`. */
+  client?: SendClient
+  /**
+   * Ownership check: delete with `If-Match` of the ETag this put returned, so an
+   * object someone overwrote since is left alone (reported in `failed`). One
+   * DeleteObject per object instead of a batch. Needs a server that supports
+   * conditional deletes (AWS S3 since 2025-09, moto; see docs/aws-resources.md).
+   * @default false
+   */
+  verify?: boolean
+  /**
+   * Object tags, so a lifecycle rule can expire what a killed process left
+   * behind. `true` adds {@link TEMP_TAG} (`middy-cleanup=temp`). Merged into
+   * `input.Tagging`.
+   */
+  tags?: true | Record<string, string>
+}
+
+/** The tag `putObject(input, { tags: true })` adds; match it in a lifecycle rule. */
+export const TEMP_TAG: Readonly<Record<string, string>> = Object.freeze({ 'middy-cleanup': 'temp' })
+
+/** @internal An S3 object as the deleter tracks it. */
+export interface S3Resource extends RemoteResource {
+  readonly kind: 's3'
+  readonly client: SendClient
+  readonly bucket: string
+  readonly key: string
+  /** versions to delete (versioned buckets); empty: delete the key (a delete marker if versioned) */
+  readonly versionIds: string[]
+  /** ETag to delete with `If-Match` (unversioned deletes only: a version id is already exact) */
+  etag: string | undefined
+  /** `verify` asked for, but the put never returned an ETag: ownership cannot be checked. */
+  unverified: boolean
+  /** set once deleted: a retry from the leftovers list does not send it again */
+  done: boolean
+}
+
+/** Why an S3 object was not deleted (per-key error, conditional delete refused, …). */
+export class S3DeleteError extends Error {
+  override name = 'S3DeleteError'
+  readonly code: string | undefined
+  constructor (message: string, code?: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+const typeOf = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+
+/** `'bucket'` → that exact bucket; `'bucket/prefix'` → keys of that bucket starting with prefix. */
+export interface S3AllowEntry { bucket: string, prefix: string | undefined }
+
+export const parseS3Allow = (list: readonly string[]): S3AllowEntry[] => list.map((entry) => {
+  const slash = entry.indexOf('/')
+  return slash === -1 ? { bucket: entry, prefix: undefined } : { bucket: entry.slice(0, slash), prefix: entry.slice(slash + 1) }
+})
+
+/** True when `bucket`/`key` is inside one of the entries (no entries list: everything is). */
+export const s3Allowed = (allow: readonly string[] | undefined, bucket: string, key: string): boolean => {
+  if (allow === undefined) return true
+  return parseS3Allow(allow).some((e) => e.bucket === bucket && (e.prefix === undefined || key.startsWith(e.prefix)))
+}
+
+export const s3Id = (bucket: string, key: string, versionId?: string): string =>
+  `s3://${bucket}/${key}${versionId === undefined ? '' : `?versionId=${versionId}`}`
+
+interface S3Config { s3?: SendClient | undefined, allowS3?: readonly string[] | undefined }
+
+/**
+ * Validates a declaration and builds the tracked resource. Throws
+ * {@link CleanupDeclarationError} now — never at cleanup time — for malformed
+ * input, a missing client or a target outside `allow.s3`.
+ */
+export const s3Resource = (method: string, target: unknown, config: S3Config): S3Resource => {
+  if (typeof target !== 'object' || target === null || Array.isArray(target)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}() needs an object like { bucket: 'scratch-bucket', key: 'tmp/x.jpg' }; got ${typeOf(target)}.`)
+  }
+  const t = target as Record<string, unknown>
+  const { bucket, key, versionId, etag } = t
+  if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ bucket }) must be a non-empty bucket name without '/'; got ${JSON.stringify(bucket) ?? typeOf(bucket)}. Pass e.g. { bucket: 'scratch-bucket', key: 'tmp/x.jpg' }.`)
+  }
+  if (typeof key !== 'string' || key === '') {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ key }) must be a non-empty string; got ${JSON.stringify(key) ?? typeOf(key)}. Pass e.g. { bucket: '${bucket}', key: 'tmp/x.jpg' }.`)
+  }
+  if (versionId !== undefined && (typeof versionId !== 'string' || versionId === '')) {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ versionId }) must be a non-empty string when given (the VersionId PutObject returned); got ${typeOf(versionId)}.`)
+  }
+  if (etag !== undefined && (typeof etag !== 'string' || etag === '')) {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ etag }) must be a non-empty string when given (the ETag PutObject returned); got ${typeOf(etag)}.`)
+  }
+  const client = t.client ?? config.s3
+  if (t.client !== undefined && !isClient(t.client)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}({ client }) must be an AWS SDK v3 S3Client (an object with send()); got ${typeOf(t.client)}.`)
+  }
+  if (!isClient(client)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}() has no S3 client to delete s3://${bucket}/${key} with. Pass one once, cleanup({ s3: new S3Client({}) }), or per call, ${method}({ ..., client }).`)
+  }
+  if (!s3Allowed(config.allowS3, bucket, key)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}() refused s3://${bucket}/${key}: it is outside allow.s3 [${(config.allowS3 ?? []).map((e) => `'${e}'`).join(', ')}]. Add '${bucket}' or '${bucket}/<prefix>' to allow.s3, or use a key under an allowed prefix.`)
+  }
+  return {
+    kind: 's3', id: s3Id(bucket, key, versionId as string | undefined), client, bucket, key,
+    versionIds: versionId === undefined ? [] : [versionId as string], etag: etag as string | undefined, unverified: false, done: false,
+  }
+}
+
+// putObject resources of each scope by client+bucket+key: writing one key twice in an
+// invocation tracks it once, and on a versioned bucket collects every version written.
+const putByScope = new WeakMap<object, Map<string, S3Resource>>()
+
+const encodeTags = (tags: Record<string, string>): string =>
+  Object.entries(tags).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
+
+/** Adds tags (`true`: {@link TEMP_TAG}) to a PutObject input's `Tagging` query string. */
+export const withTags = (input: PutObjectCommandInput, tags: PutObjectOptions['tags']): PutObjectCommandInput => {
+  if (tags === undefined) return input
+  if (tags !== true && (typeof tags !== 'object' || tags === null || Object.values(tags).some((v) => typeof v !== 'string'))) {
+    throw new CleanupDeclarationError(`cleanup: putObject(input, { tags }) must be true or an object of string values like { 'middy-cleanup': 'temp' }; got ${typeOf(tags)}.`)
+  }
+  const extra = encodeTags(tags === true ? TEMP_TAG : tags)
+  if (extra === '') return input
+  return { ...input, Tagging: input.Tagging === undefined || input.Tagging === '' ? extra : `${input.Tagging}&${extra}` }
+}
+
+/**
+ * Sends PutObject with the scope's client and tracks the object. The object is
+ * tracked *before* the request is sent, so a write interrupted half-way is still
+ * deleted. Returns PutObject's output.
+ */
+export const putS3Object = async (
+  owner: { readonly state: string }, track: (resource: S3Resource) => void, config: S3Config,
+  input: PutObjectCommandInput, options: PutObjectOptions = {},
+): Promise<PutObjectCommandOutput> => {
+  if (typeof input !== 'object' || input === null) {
+    throw new CleanupDeclarationError(`cleanup: putObject() needs a PutObject input like { Bucket: 'scratch-bucket', Key: 'tmp/x.jpg', Body }; got ${typeOf(input)}.`)
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new CleanupDeclarationError(`cleanup: putObject(input, options) options must be an object like { tags: true, verify: true }; got ${typeOf(options)}.`)
+  }
+  const fresh = s3Resource('putObject', { bucket: input.Bucket, key: input.Key, client: options.client }, config)
+  const sendInput = withTags(input, options.tags)
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3')
+  // Same key written again while the scope is active: one resource (deleted once), all its versions.
+  // Once disposal has begun, a new resource: it goes to the leftovers list on its own.
+  let byKey = putByScope.get(owner)
+  if (byKey === undefined) putByScope.set(owner, byKey = new Map())
+  const k = `${clientId(fresh.client)}\0${fresh.bucket}\0${fresh.key}`
+  const known = byKey.get(k)
+  const resource = owner.state === 'active' && known !== undefined && !known.done ? known : fresh
+  if (options.verify === true) resource.unverified = true
+  if (resource === fresh) {
+    byKey.set(k, fresh)
+    track(fresh)
+  }
+  const output = await resource.client.send(new PutObjectCommand(sendInput)) as PutObjectCommandOutput
+  if (typeof output.VersionId === 'string' && output.VersionId !== '' && output.VersionId !== 'null') {
+    // Versioned bucket: delete exactly the versions written (no delete marker left behind).
+    if (!resource.versionIds.includes(output.VersionId)) resource.versionIds.push(output.VersionId)
+  }
+  if (options.verify === true && typeof output.ETag === 'string') {
+    resource.etag = output.ETag
+    resource.unverified = false
+  }
+  return output
+}
+
+/** Options of {@link deleteS3Objects}. */
+export interface DeleteS3Options {
+  signal: AbortSignal
+  /** epoch ms after which no new attempt starts */
+  deadlineAt: number
+  logger?: Logger
+  /** requests in flight at once, across buckets @default 8 */
+  concurrency?: number
+}
+
+/**
+ * Deletes S3 objects in batches: grouped by client and bucket, one DeleteObjects
+ * (`Quiet: true`) per ≤ 1000 keys; objects with a known ETag to verify go one by
+ * one with `If-Match`. Per-key errors go to `failed`; throttling (503 SlowDown),
+ * 5xx and connection resets are retried — by the SDK, then here for the keys
+ * still failing — until the deadline. Never throws.
+ */
+export const deleteS3Objects = async (targets: readonly S3Resource[], options: DeleteS3Options): Promise<DeleteOutcome<S3Resource>> => {
+  const outcome: DeleteOutcome<S3Resource> = { cleaned: [], failed: [], requests: 0 }
+  const { signal, deadlineAt } = options
+  // One entry per distinct object (declared twice → deleted once); all its declarations share the outcome.
+  const distinct = new Map<string, S3Resource[]>()
+  for (const r of targets) {
+    if (r.done) { outcome.cleaned.push(r); continue }
+    if (r.unverified) {
+      outcome.failed.push({ resource: r, retryable: false, error: new S3DeleteError(`${r.id} was not deleted: putObject(…, { verify: true }) got no ETag back (the write failed or was interrupted), so ownership cannot be checked`) })
+      continue
+    }
+    const k = `${clientId(r.client)}\0${r.bucket}\0${r.key}\0${[...r.versionIds].sort().join(',')}\0${r.etag ?? ''}`
+    const same = distinct.get(k)
+    if (same === undefined) distinct.set(k, [r])
+    else same.push(r)
+  }
+  const ok = (group: S3Resource[]): void => { for (const r of group) { r.done = true; outcome.cleaned.push(r) } }
+  const fail = (group: S3Resource[], error: unknown, retryable: boolean): void => {
+    for (const r of group) outcome.failed.push({ resource: r, error, retryable })
+  }
+  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, deadlineAt - Date.now()))
+
+  // One ObjectIdentifier per key or per version; a group is cleaned when all its entries are.
+  interface Entry { group: S3Resource[], versionId: string | undefined, state: GroupState }
+  interface GroupState { left: number, error: unknown, retryable: boolean }
+  const settle = (entry: Entry, error?: unknown, retryable = false): void => {
+    const st = entry.state
+    if (error !== undefined && st.error === undefined) { st.error = error; st.retryable = retryable }
+    if (--st.left > 0) return
+    if (st.error === undefined) ok(entry.group)
+    else fail(entry.group, st.error, st.retryable)
+  }
+  const batches = new Map<string, Entry[]>()
+  const tasks: Array<() => Promise<void>> = []
+  for (const group of distinct.values()) {
+    const r = group[0]!
+    // A version id is exact: If-Match only matters when deleting "the" object of an unversioned key.
+    if (r.etag !== undefined && r.versionIds.length === 0) {
+      tasks.push(() => deleteVerified(group))
+      continue
+    }
+    const versions: Array<string | undefined> = r.versionIds.length === 0 ? [undefined] : r.versionIds
+    const state: GroupState = { left: versions.length, error: undefined, retryable: false }
+    const k = `${clientId(r.client)}\0${r.bucket}`
+    let list = batches.get(k)
+    if (list === undefined) batches.set(k, list = [])
+    for (const versionId of versions) list.push({ group, versionId, state })
+  }
+  for (const entries of batches.values()) {
+    for (const part of chunk(entries, 1000)) tasks.push(() => deleteBatch(part))
+  }
+
+  async function deleteBatch (entries: Entry[]): Promise<void> {
+    const { DeleteObjectsCommand } = await import('@aws-sdk/client-s3')
+    const { client, bucket } = entries[0]!.group[0]!
+    let pending = entries
+    let lastError: unknown
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) { for (const e of pending) settle(e, deadlineError(), true); return }
+      try {
+        const out = await client.send(new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: { Objects: pending.map((e) => ({ Key: e.group[0]!.key, VersionId: e.versionId })), Quiet: true },
+        }), { abortSignal: signal })
+        outcome.requests += attemptsOf(out)
+        const errors = new Map<string, { Code?: string, Message?: string }>()
+        for (const e of out?.Errors ?? []) {
+          if (typeof e?.Key !== 'string') continue
+          errors.set(`${e.Key}\0${e.VersionId ?? ''}`, e)
+          // some servers leave VersionId out of the error: fall back to the key
+          if (!errors.has(`${e.Key}\0*`)) errors.set(`${e.Key}\0*`, e)
+        }
+        const retry: Entry[] = []
+        for (const entry of pending) {
+          const r = entry.group[0]!
+          const e = errors.get(`${r.key}\0${entry.versionId ?? ''}`) ?? errors.get(`${r.key}\0*`)
+          if (e === undefined) settle(entry)
+          else if (isRetryableCode(e.Code)) { retry.push(entry); lastError = new S3DeleteError(`${r.id}: ${e.Code}: ${e.Message ?? ''}`, e.Code) }
+          else settle(entry, new S3DeleteError(`${s3Id(r.bucket, r.key, entry.versionId)} was not deleted: ${e.Code ?? 'Error'}: ${e.Message ?? ''}`, e.Code), false)
+        }
+        pending = retry
+      } catch (error) {
+        outcome.requests += attemptsOf(error)
+        if (isAbort(error, signal)) { for (const e of pending) settle(e, deadlineError(), true); return }
+        if (!isRetryable(error)) { for (const e of pending) settle(e, error, false); return }
+        lastError = error
+      }
+      if (pending.length === 0) return
+      if (!await backoffWithin(attempt, deadlineAt, signal)) {
+        for (const e of pending) settle(e, signal.aborted ? deadlineError() : lastError, true)
+        return
+      }
+    }
+  }
+
+  async function deleteVerified (group: S3Resource[]): Promise<void> {
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3')
+    const r = group[0]!
+    let lastError: unknown
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) { fail(group, deadlineError(), true); return }
+      try {
+        const out = await r.client.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: r.key, IfMatch: r.etag }), { abortSignal: signal })
+        outcome.requests += attemptsOf(out)
+        ok(group)
+        return
+      } catch (error) {
+        outcome.requests += attemptsOf(error)
+        if (isAbort(error, signal)) { fail(group, deadlineError(), true); return }
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+        const name = (error as Error).name
+        if (status === 404 || name === 'NoSuchKey') { ok(group); return } // already gone
+        if (status === 412 || name === 'PreconditionFailed') {
+          fail(group, new S3DeleteError(`${r.id} was not deleted: it changed since it was written (ETag is no longer ${r.etag}); someone else owns it now`, 'PreconditionFailed', { cause: error }), false)
+          return
+        }
+        if (!isRetryable(error)) { fail(group, error, false); return }
+        lastError = error
+      }
+      if (!await backoffWithin(attempt, deadlineAt, signal)) { fail(group, signal.aborted ? deadlineError() : lastError, true); return }
+    }
+  }
+
+  await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)
+  return outcome
+}
+
+/**
+ * The S3 deleter plugged into the scope's remote-resource extension point: one
+ * per process, so every S3 object of a cleanup reaches it in one call and is batched.
+ */
+export const s3Deleter: RemoteDeleter<S3Resource> = {
+  kind: 's3',
+  delete: (resources: S3Resource[], context: DeleteContext) =>
+    deleteS3Objects(resources, { signal: context.signal, deadlineAt: context.deadline.at, logger: context.logger }),
+}
