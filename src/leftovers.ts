@@ -52,7 +52,8 @@ export const hasPendingWork = (): boolean => {
 export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?: (r: CleanupReport) => unknown): Promise<unknown> => {
   if (state.background !== undefined) return state.background
   const run = (async () => {
-    const report = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false })
+    // Orphaned scopes report through their own onReport; this report covers the rest.
+    const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
       try { await onReport?.(report) } catch (e) { logger.warn(`cleanup: onReport threw: ${describeError(e)}`) }
@@ -65,7 +66,7 @@ export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?
 
 interface FlushOptions { exitPath: ExitPath, budgetMs: number, logger: Logger, includeActive: boolean, signal?: AbortSignal }
 
-const flushLeftoversNow = async (o: FlushOptions): Promise<CleanupReport> => {
+const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupReport, scopeReports: CleanupReport[] }> => {
   const started = performance.now()
   const report = emptyReport(o.exitPath)
   const scopes = [...state.active].filter((s) => o.includeActive || s.isOrphaned())
@@ -87,9 +88,9 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<CleanupReport> => {
     for (const item of items) addToWork(work, item)
     mergeReports(report, await runWork(work, { exitPath: o.exitPath, budgetMs: o.budgetMs, logger: o.logger, retryLater, signal: o.signal }))
   }
-  for (const r of await scopeReports) mergeReports(report, r)
+  const done = await scopeReports
   report.durationMs = Math.round((performance.now() - started) * 100) / 100
-  return report
+  return { report, scopeReports: done }
 }
 
 /**
@@ -105,8 +106,9 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<CleanupReport> => {
 export const flushLeftovers = async (options: { timeoutMs: number, signal?: AbortSignal, logger?: Logger }): Promise<CleanupReport> => {
   const logger = options.logger ?? console
   try {
-    const report = await flushLeftoversNow({ exitPath: 'shutdown', budgetMs: options.timeoutMs, logger, includeActive: true, signal: options.signal })
-    if (report.failed.length > 0) logFailures(logger, report)
+    const { report, scopeReports } = await flushLeftoversNow({ exitPath: 'shutdown', budgetMs: options.timeoutMs, logger, includeActive: true, signal: options.signal })
+    if (report.failed.length > 0) logFailures(logger, report) // scopes logged their own
+    for (const r of scopeReports) mergeReports(report, r)
     return report
   } catch (e) {
     logger.error(`cleanup: flushing leftovers failed: ${describeError(e)}`)
