@@ -1,4 +1,5 @@
 import { enterScope } from './context.js'
+import { leakDetectorFor } from './leaks/detector.js'
 import { CleanupError } from './errors.js'
 import { hasPendingWork, startBackgroundSweep, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
@@ -95,11 +96,13 @@ const budgetFor = (config: ResolvedOptions, context: Partial<LambdaContextLike> 
  */
 export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
   const config = resolveOptions(options)
+  const leaks = leakDetectorFor(config)
 
   const cleanupMiddlewareBefore = (request: WithScope): void => {
     const scope = CleanupScope.forInvocation(config, request)
     request[SCOPE] = scope
     request.context.cleanup = scope
+    if (leaks !== undefined) leaks.attach(scope)
     const internal = request.internal
     if (internal !== undefined && internal !== null) {
       internal[INTERNAL_SCOPE_KEY] = scope

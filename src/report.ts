@@ -1,3 +1,5 @@
+import type { LeakFinding } from './leaks/types.js'
+
 /**
  * How an invocation (or a standalone scope) ended, as seen by cleanup.
  * `early-return`: another middleware returned early and cleanup ran on the next
@@ -40,8 +42,8 @@ export interface CleanupReport {
   durationMs: number
   /** resources that are now on the leftovers list (to retry next invocation) */
   leftovers: number
-  /** findings of leak detection, when `detectLeaks` is on */
-  leaks?: unknown[]
+  /** findings of leak detection (`cleanup({ detectLeaks })`), when there are any */
+  leaks?: LeakFinding[]
 }
 
 export const emptyReport = (exitPath: ExitPath): CleanupReport => ({

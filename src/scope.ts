@@ -75,6 +75,8 @@ export class CleanupScope implements RegisteredScope {
   #registered = false
   #request: RequestTrace | undefined
   #locals: Map<object, unknown> | undefined
+  /** @internal Runs after disposal, before `onReport` (leak detection adds `report.leaks` here). Never throws. */
+  beforeReport: ((report: CleanupReport) => void | Promise<void>) | undefined
 
   /**
    * @param options - validated here: an unknown or ill-typed option throws {@link CleanupConfigError}.
@@ -297,6 +299,7 @@ export class CleanupScope implements RegisteredScope {
     const report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
     if (this.#registered) state.active.delete(this)
     this.#state = 'disposed'
+    if (this.beforeReport !== undefined) await this.beforeReport(report)
     if (report.failed.length > 0) logFailures(this.config.logger, report)
     const onReport = this.config.onReport
     if (onReport !== undefined) {

@@ -1,0 +1,91 @@
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { getHeapStatistics } from 'node:v8'
+
+// Cheap, synchronous readings of process state: a few µs each, no async hops
+// (an fs promise costs a thread-pool round trip, more than the reading itself).
+
+/** Ref'd handles by type (`process.getActiveResourcesInfo()`): what keeps the event loop alive. */
+export const activeHandles = (): Map<string, number> => {
+  const counts = new Map<string, number>()
+  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1)
+  return counts
+}
+
+const FD_DIR = '/proc/self/fd'
+let fdsReadable = process.platform === 'linux'
+
+/** Open file descriptor numbers (Linux), or undefined where /proc is not there. */
+export const openFds = (): Set<string> | undefined => {
+  if (!fdsReadable) return undefined
+  try {
+    return new Set(readdirSync(FD_DIR))
+  } catch {
+    fdsReadable = false
+    return undefined
+  }
+}
+
+/** `socket`, `pipe`, `anon` (eventfd, epoll, timerfd…), `file` or `other`, from the link target. */
+export const fdType = (target: string): string => {
+  if (target.startsWith('socket:')) return 'socket'
+  if (target.startsWith('pipe:')) return 'pipe'
+  if (target.startsWith('anon_inode:')) return 'anon'
+  if (target.startsWith('/')) return 'file'
+  return 'other'
+}
+
+/** Target of descriptor `fd`, or undefined when it closed meanwhile. */
+export const fdTarget = (fd: string): string | undefined => {
+  try { return readlinkSync(`${FD_DIR}/${fd}`) } catch { return undefined }
+}
+
+/**
+ * JS heap plus external memory (Buffers, ArrayBuffers), in bytes: what a module-level
+ * array of strings or of Buffers retains. Read only after a major GC.
+ */
+export const retainedMemory = (): number => {
+  const h = getHeapStatistics()
+  return h.used_heap_size + h.external_memory
+}
+
+const OWN_DIR_PREFIX = 'middy-cleanup-'
+
+/**
+ * Entries under `dir`, `maxDepth` levels deep, at most `maxEntries`, as paths
+ * relative to `dir`. The scopes' own per-invocation directories are skipped:
+ * they are declared by construction and removed by cleanup.
+ */
+export const listTmp = (dir: string, maxDepth: number, maxEntries: number): Set<string> => {
+  const out = new Set<string>()
+  const walk = (rel: string, depth: number): void => {
+    let entries
+    try { entries = readdirSync(rel === '' ? dir : join(dir, rel), { withFileTypes: true }) } catch { return }
+    for (const e of entries) {
+      if (out.size >= maxEntries) return
+      if (depth === 1 && e.name.startsWith(OWN_DIR_PREFIX)) continue
+      const path = rel === '' ? e.name : `${rel}/${e.name}`
+      out.add(path)
+      if (depth < maxDepth && e.isDirectory()) walk(path, depth + 1)
+    }
+  }
+  walk('', 1)
+  return out
+}
+
+/** Bytes under `path` (a file, or a directory walked up to `budget.left` entries). */
+export const sizeOf = (path: string, budget: { left: number }): number => {
+  if (budget.left <= 0) return 0
+  budget.left--
+  let st
+  try { st = lstatSync(path) } catch { return 0 }
+  if (!st.isDirectory()) return st.size
+  let bytes = 0
+  let names: string[]
+  try { names = readdirSync(path) } catch { return 0 }
+  for (const name of names) {
+    if (budget.left <= 0) break
+    bytes += sizeOf(join(path, name), budget)
+  }
+  return bytes
+}

@@ -1,0 +1,118 @@
+/** What leak detection looks at. */
+export type LeakKind = 'handles' | 'tmp' | 'memory' | 'globals'
+
+interface FindingOf<K extends LeakKind, D> {
+  kind: K
+  /** What grew and by how much, in one sentence. */
+  message: string
+  /** Growth per invocation: handles left open, tmp entries, heap bytes, or units of the watched value. */
+  growth: number
+  details: D
+  /** What to change in the handler. */
+  fix: string
+}
+
+/** Open handles and file descriptors an invocation left behind. */
+export interface HandleLeakDetails {
+  /** Sampled invocations in a row that each ended with more open than they started with. */
+  invocations: number
+  /**
+   * Net growth over those invocations, by type: `fd:file`, `fd:socket`, `fd:pipe`,
+   * `fd:anon`, `fd:other` (Linux `/proc/self/fd`) and the types of
+   * `process.getActiveResourcesInfo()` (`TCPSocketWrap`, `Timeout`, …).
+   */
+  byType: Record<string, number>
+  /** A few targets of the new descriptors, e.g. `/var/task/data.csv`, `socket:[81723]`. */
+  targets: string[]
+  /** Open descriptors at the start of the first and the end of the last of those invocations (Linux). */
+  fds?: { before: number, after: number }
+}
+
+/** Files and directories that appeared under os.tmpdir() and were not declared. */
+export interface TmpLeakDetails {
+  invocations: number
+  /** The directory scanned (os.tmpdir()). */
+  dir: string
+  /** New top-level entries over those invocations. */
+  entries: number
+  /** Their size (directories summed, bounded by `maxEntries`). */
+  bytes: number
+  /** A few of them. */
+  paths: string[]
+}
+
+/** The memory left after each major GC (what survived it) rising GC after GC. */
+export interface MemoryLeakDetails {
+  /** JS heap used + external memory (Buffers) right after each of the last major GCs, in bytes, oldest first. */
+  afterGc: number[]
+  /** Sampled invocations between the first and the last of those GCs. */
+  invocations: number
+  bytesPerInvocation: number
+}
+
+/** A watched value (see `watch()`) that grew in every one of the last invocations. */
+export interface GlobalLeakDetails {
+  name: string
+  invocations: number
+  /** The value at the start of the first and at the end of each following invocation. */
+  values: number[]
+}
+
+/**
+ * One leak found by `cleanup({ detectLeaks })`: on `report.leaks`, passed to
+ * `onLeak`, and logged (once per kind per process) with `logger.warn`.
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { onLeak: (f) => metrics.addMetric(`Leak_${f.kind}`, 'Count', f.growth) } })
+ * ```
+ */
+export type LeakFinding =
+  | FindingOf<'handles', HandleLeakDetails>
+  | FindingOf<'tmp', TmpLeakDetails>
+  | FindingOf<'memory', MemoryLeakDetails>
+  | FindingOf<'globals', GlobalLeakDetails>
+
+/** Options of the tmp check. */
+export interface TmpCheckOptions {
+  /** Directory scanned. @default os.tmpdir() */
+  dir?: string
+  /** Levels below os.tmpdir() listed on each sample: 1 = its entries; 2 = also the entries of its sub-directories (costs one readdir per sub-directory). @default 1 */
+  maxDepth?: number
+  /** Entries listed (and, for new directories, walked to size them) per sample, at most. @default 1000 */
+  maxEntries?: number
+}
+
+/** Options of the memory check. */
+export interface MemoryCheckOptions {
+  /** Major GCs in a row (at least 2) after which the heap must each time be bigger, with invocations in between. @default 4 */
+  gcs?: number
+  /** Smallest growth per invocation reported, in bytes (each step between two GCs must show at least half of it). @default 65536 */
+  minBytesPerInvocation?: number
+}
+
+/**
+ * `cleanup({ detectLeaks })`: `true` turns every check on with its defaults;
+ * in the object form a check left out is on, `false` turns it off.
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { every: 20, memory: false, onLeak: (f) => logger.error(f.message, { leak: f }) } })
+ * ```
+ */
+export interface LeakDetectionOptions {
+  /** Open handles and (Linux) file descriptors, by type. @default true */
+  handles?: boolean
+  /** New undeclared entries under os.tmpdir(). @default true */
+  tmp?: boolean | TmpCheckOptions
+  /** Memory left after major GCs (JS heap + Buffers) rising GC after GC, invocations in between. @default true */
+  memory?: boolean | MemoryCheckOptions
+  /** Values registered with `watch(name, () => size)`. @default true */
+  globals?: boolean
+  /** Sample one invocation in `every`. @default 1 */
+  every?: number
+  /** Sampled invocations in a row that must each grow before handles, tmp or a watched value count as a leak (lazy init, caches and keep-alive pools grow once). @default 3 */
+  confirm?: number
+  /** Called with every finding (errors it throws are logged, never rethrown). */
+  onLeak?: (finding: LeakFinding) => void
+}
