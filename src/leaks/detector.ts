@@ -6,7 +6,7 @@ import { warnOnce } from '../leftovers.js'
 import type { Logger } from '../logger.js'
 import type { CleanupReport } from '../report.js'
 import { type LeakConfig, OPTION } from './options.js'
-import { activeHandles, fdTarget, fdType, listTmp, openFds, retainedMemory, sizeOf } from './probes.js'
+import { activeHandles, fdTarget, fdType, listTmpCached, openFds, retainedMemory, sizeOf } from './probes.js'
 import type { LeakFinding } from './types.js'
 import { readWatched } from './watch.js'
 
@@ -130,7 +130,7 @@ export class LeakDetector {
       epoch: shared.epoch,
       handles: c.handles ? activeHandles() : undefined,
       fds: c.handles ? fdsWithoutOwn() : undefined,
-      tmp: c.tmp === undefined ? undefined : listTmp(c.tmp.dir, c.tmp.maxDepth, c.tmp.maxEntries),
+      tmp: c.tmp === undefined ? undefined : listTmpCached(c.tmp.dir, c.tmp.maxDepth, c.tmp.maxEntries),
       watched: c.globals ? readWatched() : undefined,
     }
   }
@@ -231,7 +231,7 @@ export class LeakDetector {
   #compareTmp (before: Set<string>, findings: LeakFinding[]): void {
     const t = this.#config.tmp
     if (t === undefined) return
-    const now = listTmp(t.dir, t.maxDepth, t.maxEntries)
+    const now = listTmpCached(t.dir, t.maxDepth, t.maxEntries)
     const fresh: string[] = []
     for (const p of now) {
       if (before.has(p)) continue
