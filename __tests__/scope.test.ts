@@ -51,6 +51,18 @@ describe('disposal', () => {
     expect(calls).toBe(1)
   })
 
+  it('a path declared twice is removed and counted once', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'mc-twice-'))
+    writeFileSync(join(base, 'f'), 'x')
+    const scope = new CleanupScope()
+    scope.path(join(base, 'f'))
+    scope.path(join(base, '.', 'f'))
+    const report = await scope.dispose()
+    expect(report).toMatchObject({ resources: 1, cleaned: 1, failed: [] })
+    expect(existsSync(join(base, 'f'))).toBe(false)
+    await rm(base, { recursive: true, force: true })
+  })
+
   it('works with `await using`', async () => {
     let file = ''
     let fhClosed = false

@@ -116,10 +116,20 @@ const runRemote = async (
 ): Promise<void> => {
   if (items.length === 0) return
   const byDeleter = new Map<RemoteItem['deleter'], Map<string, RemoteItem>>()
+  // The same resource from two scopes (leftovers): sent once, counted with its twin.
+  const twins = new Map<RemoteItem, RemoteItem[]>()
   for (const item of items) {
     let group = byDeleter.get(item.deleter)
     if (group === undefined) byDeleter.set(item.deleter, group = new Map())
-    if (!group.has(item.id)) group.set(item.id, item)
+    const first = group.get(item.id)
+    if (first === undefined) group.set(item.id, item)
+    else twins.set(first, [...(twins.get(first) ?? []), item])
+  }
+  if (twins.size > 0) {
+    const okOne = ok
+    const failOne = fail
+    ok = (item) => { okOne(item); for (const t of twins.get(item as RemoteItem) ?? []) okOne(t) }
+    fail = (item, error, retryable) => { failOne(item, error, retryable); for (const t of twins.get(item as RemoteItem) ?? []) failOne(t, error, false) }
   }
   await Promise.all([...byDeleter].map(async ([deleter, group]) => {
     const byResource = new Map<unknown, RemoteItem>()

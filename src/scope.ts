@@ -4,7 +4,7 @@ import { CleanupDeclarationError, describeError } from './errors.js'
 import { checkPath, createTempDir, createTempFile, invocationDirName, realResolve } from './files.js'
 import { type RegisteredScope, logFailures, retryLater, state } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import type { CleanupReport, ExitPath } from './report.js'
+import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
 import { type PutObjectOptions, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
@@ -75,6 +75,7 @@ export class CleanupScope implements RegisteredScope {
   #registered = false
   #request: RequestTrace | undefined
   #locals: Map<object, unknown> | undefined
+  #ids: Set<string> | undefined
   /** @internal Runs after disposal, before `onReport` (leak detection adds `report.leaks` here). Never throws. */
   beforeReport: ((report: CleanupReport) => void | Promise<void>) | undefined
 
@@ -293,12 +294,21 @@ export class CleanupScope implements RegisteredScope {
     this.#items = undefined
     this.#dir = undefined
     this.#dirReady = undefined
-    const work: Work = emptyWork()
-    if (items !== undefined) for (const item of items) addToWork(work, item)
-    if (dir !== undefined) addToWork(work, dir)
-    const report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
+    let report: CleanupReport
+    if (items === undefined && dir === undefined) {
+      // Nothing declared: no timer, no file system call, no promise fan-out.
+      report = emptyReport(exitPath)
+    } else {
+      const work: Work = emptyWork()
+      if (items !== undefined) for (const item of items) addToWork(work, item)
+      if (dir !== undefined) addToWork(work, dir)
+      report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
+    }
     if (this.#registered) state.active.delete(this)
     this.#state = 'disposed'
+    // AsyncLocalStorage may keep this scope reachable until the next enterWith:
+    // drop per-invocation values now (get() throws on a disposed scope anyway).
+    this.#locals = undefined
     if (this.beforeReport !== undefined) await this.beforeReport(report)
     if (report.failed.length > 0) logFailures(this.config.logger, report)
     const onReport = this.config.onReport
@@ -315,6 +325,12 @@ export class CleanupScope implements RegisteredScope {
 
   #track (item: TrackedItem): void {
     if (this.#state !== 'active') { this.#late(item); return }
+    if (item.type !== 'disposer') {
+      // Declared twice (same path, same object or item): deleted, and counted, once.
+      const ids = this.#ids ??= new Set()
+      if (ids.has(item.id)) return
+      ids.add(item.id)
+    }
     this.#register()
     ;(this.#items ??= []).push(item)
   }
