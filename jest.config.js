@@ -6,7 +6,8 @@ export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // examples import the package by name, as users do
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', '^middy-cleanup$': '<rootDir>/src/index.ts' },
   testTimeout: 30000,
   setupFiles: ['<rootDir>/__tests__/support/realm.mjs'],
   // real S3 + DynamoDB servers (embedded always, moto_server when on PATH), endpoints passed to workers via env
