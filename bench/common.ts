@@ -134,6 +134,18 @@ export interface Contender<C> {
 
 export interface CellResult { samples: number[], requests: number[], skipped?: string }
 
+/** One round: setup (untimed), the timed invocation, then the check on the server. */
+export const measureRound = async <C>(c: Contender<C>, counter: RequestCounter, round: number): Promise<{ ms: number, requests: number }> => {
+  const fixture = await c.setup(round)
+  counter.reset()
+  const t0 = now()
+  await c.run(fixture, round)
+  const elapsed = now() - t0
+  const requests = counter.count
+  await c.verify(fixture)
+  return { ms: elapsed, requests }
+}
+
 /**
  * Rounds of one contender: at least `minRounds`, more up to `maxRounds` while the
  * time spent stays under `budgetMs`. Requests are counted per round.

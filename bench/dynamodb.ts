@@ -128,8 +128,8 @@ export const runDynamo = async (lib: Lib, backend: Backend): Promise<Section> =>
     labels: LABELS,
     rounds: (n, key) => QUICK
       ? { minRounds: 2, maxRounds: 2, budgetMs: 0 }
-      : n <= 100 ? { minRounds: 3, maxRounds: 7, budgetMs: 2500 }
-        : { minRounds: key === 'a' || key === 'b' ? 1 : 3, maxRounds: 5, budgetMs: key === 'a' || key === 'b' ? 0 : 4000 },
+      : n <= 100 ? { minRounds: 3, maxRounds: 5, budgetMs: 1500 }
+        : { minRounds: key === 'a' || key === 'b' ? 1 : 3, maxRounds: 3, budgetMs: 0 },
     expectedRequests: (n, key) => key === 'a' || key === 'b' ? n : Math.ceil(n / 25),
     notes: [
       'Each round writes N items of one partition (BatchWriteItem, not timed), then times one Middy invocation whose cleanup deletes them, then queries the partition to check that none survived.',

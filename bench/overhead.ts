@@ -62,7 +62,7 @@ export const runOverhead = async (lib: Lib): Promise<Section> => {
   for (let pass = 0; pass < passes; pass++) {
     const bench = new Bench({
       name: `overhead pass ${pass + 1}`,
-      time: QUICK ? 40 : 700,
+      time: QUICK ? 40 : 500,
       warmupTime: QUICK ? 20 : 300,
       warmupIterations: QUICK ? 5 : 20,
       iterations: QUICK ? 5 : 30,

@@ -1,7 +1,7 @@
 // The deletion matrix shared by the S3 and DynamoDB scenarios: for each N, each
 // contender deletes N freshly created resources inside one Middy invocation;
 // time and HTTP requests are measured per round, then verified on the server.
-import { type CellResult, type Contender, type RequestCounter, measure } from './common.js'
+import { type CellResult, type Contender, type RequestCounter, measure, measureRound } from './common.js'
 import { type Section, ms, ratio, renderTable, stats } from './table.js'
 
 export type Key = 'a' | 'b' | 'c' | 'd'
@@ -30,10 +30,30 @@ export const runMatrix = async (o: MatrixOptions): Promise<Section> => {
   for (const key of KEYS) await measure(first[key], o.counter, { minRounds: 1, maxRounds: 1, budgetMs: 0 })
   for (const n of o.ns) {
     const contenders = o.contenders(n)
-    for (const key of KEYS) {
+    const run = KEYS.filter((key) => {
       const reason = o.skip?.(n, key)
-      if (reason !== undefined) { results.set(`${n}:${key}`, { samples: [], requests: [], skipped: reason }); continue }
-      results.set(`${n}:${key}`, await measure(contenders[key], o.counter, o.rounds(n, key)))
+      if (reason !== undefined) results.set(`${n}:${key}`, { samples: [], requests: [], skipped: reason })
+      return reason === undefined
+    })
+    for (const key of run) results.set(`${n}:${key}`, { samples: [], requests: [] })
+    // rounds interleaved across contenders (a b c d, a b c d, …), so load from elsewhere on
+    // this shared machine drifts over all of them alike; a contender stops at its maxRounds,
+    // or after minRounds once its own time spent passes budgetMs
+    const spent = new Map<Key, number>(run.map((k) => [k, 0]))
+    for (let round = 0; ; round++) {
+      const now = run.filter((key) => {
+        const r = o.rounds(n, key)
+        return round < r.minRounds || (round < r.maxRounds && spent.get(key)! < r.budgetMs)
+      })
+      if (now.length === 0) break
+      for (const key of now) {
+        const t0 = performance.now()
+        const one = await measureRound(contenders[key], o.counter, round)
+        spent.set(key, spent.get(key)! + performance.now() - t0)
+        const cell = results.get(`${n}:${key}`)!
+        cell.samples.push(one.ms)
+        cell.requests.push(one.requests)
+      }
     }
   }
 

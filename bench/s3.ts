@@ -105,8 +105,8 @@ export const runS3 = async (lib: Lib, backend: Backend): Promise<Section> => {
     labels: LABELS,
     rounds: (n, key) => QUICK
       ? { minRounds: 2, maxRounds: 2, budgetMs: 0 }
-      : n <= 100 ? { minRounds: 3, maxRounds: 7, budgetMs: 2500 }
-        : n <= 1000 ? { minRounds: key === 'a' || key === 'b' ? 1 : 3, maxRounds: 3, budgetMs: key === 'a' || key === 'b' ? 0 : 6000 }
+      : n <= 100 ? { minRounds: 3, maxRounds: 5, budgetMs: 1500 }
+        : n <= 1000 ? { minRounds: key === 'a' || key === 'b' ? 1 : 2, maxRounds: 3, budgetMs: key === 'a' || key === 'b' ? 0 : 1500 }
           : { minRounds: 1, maxRounds: 1, budgetMs: 0 },
     skip: (n, key) => slow && n > 1000 && (key === 'a' || key === 'b')
       ? `on moto (~5 ms per request here) creating and deleting ${n} objects one request at a time takes ~1 min per contender; BENCH_FULL=1 runs it (the embedded backend always does)`

@@ -42,7 +42,7 @@ const runChild = (style: string, teardowns: string): Promise<Run> => new Promise
 })
 
 export const runShutdownBench = async (): Promise<Section> => {
-  const rounds = QUICK ? 1 : 5
+  const rounds = QUICK ? 1 : 3
   const cases: Array<{ label: string, style: string, teardowns: string }> = [
     { label: 'bare SIGTERM → exit (no teardowns; the floor)', style: 'bare', teardowns: '3x100' },
     { label: 'aws-samples style: 3 × 100 ms, sequential awaits', style: 'sequential', teardowns: '3x100' },
