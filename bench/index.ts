@@ -73,16 +73,21 @@ const main = async (): Promise<number> => {
   let backend: Backend | undefined
   let failed = false
   try {
+    // BENCH_ONLY=overhead,s3 runs a subset (for profiling one scenario); default: all six
+    const only = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''))
+    const wanted = (name: string): boolean => only.size === 0 || only.has(name)
     // in-process overhead first, before any server shares this event loop
-    show(await runOverhead(lib))
-    backend = await startBackend(choice.name)
-    show(await runS3(lib, backend))
-    show(await runDynamo(lib, backend))
-    show(await runMixed(lib, backend))
-    await backend.stop()
-    backend = undefined
-    show(await runShutdownBench())
-    show(runColdStart())
+    if (wanted('overhead')) show(await runOverhead(lib))
+    if (wanted('s3') || wanted('dynamodb') || wanted('mixed')) {
+      backend = await startBackend(choice.name)
+      if (wanted('s3')) show(await runS3(lib, backend))
+      if (wanted('dynamodb')) show(await runDynamo(lib, backend))
+      if (wanted('mixed')) show(await runMixed(lib, backend))
+      await backend.stop()
+      backend = undefined
+    }
+    if (wanted('shutdown')) show(await runShutdownBench())
+    if (wanted('coldstart')) show(runColdStart())
   } catch (e) {
     failed = true
     console.error(`\nbench FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`)

@@ -8,27 +8,46 @@ import { CleanupDeadlineError } from './errors.js'
 export class Deadline {
   readonly at: number
   readonly budgetMs: number
-  readonly #controller = new AbortController()
+  readonly #parent: AbortSignal | undefined
+  #controller: AbortController | undefined
   #timer: NodeJS.Timeout | undefined
+  #onParentAbort: (() => void) | undefined
 
   constructor (budgetMs: number, parent?: AbortSignal) {
     this.budgetMs = Math.max(0, Math.floor(budgetMs))
     this.at = Date.now() + this.budgetMs
-    this.#timer = setTimeout(() => this.#controller.abort(new CleanupDeadlineError(this.budgetMs)), this.budgetMs)
-    this.#timer.unref()
-    if (parent !== undefined) {
-      if (parent.aborted) this.#controller.abort(parent.reason)
-      else parent.addEventListener('abort', () => this.#controller.abort(parent.reason), { once: true })
-    }
+    this.#parent = parent
   }
 
-  get signal (): AbortSignal { return this.#controller.signal }
-  get expired (): boolean { return this.#controller.signal.aborted }
+  // The controller and its timer are made on first use: a cleanup whose disposers
+  // are all synchronous never needs either.
+  #ensure (): AbortController {
+    if (this.#controller !== undefined) return this.#controller
+    const controller = this.#controller = new AbortController()
+    const parent = this.#parent
+    if (parent?.aborted === true) controller.abort(parent.reason)
+    else if (Date.now() >= this.at) controller.abort(new CleanupDeadlineError(this.budgetMs))
+    else {
+      this.#timer = setTimeout(() => controller.abort(new CleanupDeadlineError(this.budgetMs)), this.at - Date.now())
+      this.#timer.unref()
+      if (parent !== undefined) {
+        this.#onParentAbort = () => controller.abort(parent.reason)
+        parent.addEventListener('abort', this.#onParentAbort, { once: true })
+      }
+    }
+    return controller
+  }
+
+  get signal (): AbortSignal { return this.#ensure().signal }
+  get expired (): boolean {
+    return this.#controller?.signal.aborted === true || this.#parent?.aborted === true || Date.now() >= this.at
+  }
+
   remainingMs (): number { return Math.max(0, this.at - Date.now()) }
 
   /** Resolves with the promise's outcome, or rejects with the deadline's reason when it fires first. */
   race <T>(promise: Promise<T>): Promise<T> {
-    const signal = this.#controller.signal
+    const signal = this.#ensure().signal
     if (signal.aborted) {
       promise.catch(() => {})
       return Promise.reject(signal.reason)
@@ -46,6 +65,8 @@ export class Deadline {
   clear (): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
+    if (this.#onParentAbort !== undefined) this.#parent?.removeEventListener('abort', this.#onParentAbort)
+    this.#onParentAbort = undefined
   }
 }
 

@@ -55,8 +55,8 @@ export interface CleanupRequest<TContext = LambdaContextLike & CleanupContext> {
  */
 export interface CleanupMiddleware {
   before: (request: CleanupRequest) => void
-  after: (request: CleanupRequest) => Promise<void>
-  onError: (request: CleanupRequest) => Promise<void>
+  after: (request: CleanupRequest) => Promise<void> | undefined
+  onError: (request: CleanupRequest) => Promise<void> | undefined
 }
 
 /** Keys on `request.internal`, for cooperative middlewares that return early. */
@@ -127,15 +127,21 @@ export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
     return report
   }
 
-  const cleanupMiddlewareAfter = async (request: WithScope): Promise<void> => {
-    const report = await finish(request, 'success')
-    if (config.failOnCleanupError && report !== undefined && report.failed.length > 0) throw new CleanupError(report)
+  // Plain functions, not async: Middy awaits only what returns a promise, and an
+  // invocation that declared nothing should not pay for a promise chain.
+  const cleanupMiddlewareAfter = (request: WithScope): Promise<void> | undefined => {
+    if (state.background === undefined && request[SCOPE]?.endIfEmpty('success') === true) return undefined
+    return finish(request, 'success').then((report) => {
+      if (config.failOnCleanupError && report !== undefined && report.failed.length > 0) throw new CleanupError(report)
+    })
   }
 
-  const cleanupMiddlewareOnError = async (request: WithScope): Promise<void> => {
+  const cleanupMiddlewareOnError = (request: WithScope): Promise<void> | undefined => {
     const name = (request.error as { name?: unknown } | null | undefined)?.name
-    await finish(request, name === 'TimeoutError' ? 'timeout' : 'error')
-    // returns nothing: a value here would end Middy's onError chain
+    const exitPath: ExitPath = name === 'TimeoutError' ? 'timeout' : 'error'
+    if (state.background === undefined && request[SCOPE]?.endIfEmpty(exitPath) === true) return undefined
+    // resolves to nothing: a value here would end Middy's onError chain
+    return finish(request, exitPath).then(() => undefined)
   }
 
   return { before: cleanupMiddlewareBefore, after: cleanupMiddlewareAfter, onError: cleanupMiddlewareOnError }

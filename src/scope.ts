@@ -76,6 +76,7 @@ export class CleanupScope implements RegisteredScope {
   #request: RequestTrace | undefined
   #locals: Map<object, unknown> | undefined
   #ids: Set<string> | undefined
+  #emptyExit: ExitPath | undefined
   /** @internal Runs after disposal, before `onReport` (leak detection adds `report.leaks` here). Never throws. */
   beforeReport: ((report: CleanupReport) => void | Promise<void>) | undefined
 
@@ -274,7 +275,23 @@ export class CleanupScope implements RegisteredScope {
 
   /** @internal Disposes with a known exit path and budget. */
   disposeAs (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
-    return this.#disposal ??= this.#dispose(exitPath, budgetMs)
+    if (this.#disposal !== undefined) return this.#disposal
+    if (this.#state === 'disposed') return (this.#disposal = Promise.resolve(emptyReport(this.#emptyExit ?? exitPath)))
+    return (this.#disposal = this.#dispose(exitPath, budgetMs))
+  }
+
+  /**
+   * @internal The per-invocation fast path: when nothing was declared and no hook
+   * wants a report, ends the scope synchronously — no promise, no timer — and
+   * returns true. A later `dispose()` still returns an (empty) report.
+   */
+  endIfEmpty (exitPath: ExitPath): boolean {
+    if (this.#items !== undefined || this.#dir !== undefined || this.#disposal !== undefined ||
+      this.beforeReport !== undefined || this.config.onReport !== undefined) return false
+    this.#state = 'disposed'
+    this.#emptyExit = exitPath
+    this.#locals = undefined
+    return true
   }
 
   /** @internal True when the invocation visibly ended without disposing (another middleware returned early). */
