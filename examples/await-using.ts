@@ -9,7 +9,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
-import { CleanupScope, type CleanupReport } from '../src/index.js' // in your project: from 'middy-cleanup'
+import { CleanupScope, type CleanupReport } from 'middy-cleanup'
 
 export interface ExportEvent {
   rows: Array<Record<string, string | number>>

@@ -12,7 +12,7 @@
 import middy from '@middy/core'
 import { connect, type Socket } from 'node:net'
 import { writeFile } from 'node:fs/promises'
-import { cleanup, onShutdown, shutdown } from '../src/index.js' // in your project: from 'middy-cleanup'
+import { cleanup, onShutdown, shutdown } from 'middy-cleanup'
 
 /**
  * A tiny Redis client (inline RESP commands over TCP, just INCR and QUIT): it stands in

@@ -18,7 +18,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { cleanup } from '../src/index.js' // in your project: from 'middy-cleanup'
+import { cleanup } from 'middy-cleanup'
 
 // Created once per execution environment (at init) and reused by warm invocations.
 const s3 = new S3Client({})

@@ -9,7 +9,7 @@
 import middy from '@middy/core'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
-import { cleanup } from '../src/index.js' // in your project: from 'middy-cleanup'
+import { cleanup } from 'middy-cleanup'
 
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}))
 const TABLE = process.env.JOBS_TABLE ?? 'Jobs'
