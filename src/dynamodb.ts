@@ -1,12 +1,18 @@
 import type { PutItemCommandInput, PutItemCommandOutput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput, PutCommandOutput } from '@aws-sdk/lib-dynamodb'
-import { randomUUID } from 'node:crypto'
 import {
   DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
 import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
+
+// Optional peers, loaded on first use (importing middy-cleanup must work without them)
+// and once per process: a dynamic import() costs ~0.7 ms each time under loader hooks.
+let loadDynamoSdkPromise: Promise<typeof import('@aws-sdk/client-dynamodb')> | undefined
+const loadDynamoSdk = (): Promise<typeof import('@aws-sdk/client-dynamodb')> => (loadDynamoSdkPromise ??= import('@aws-sdk/client-dynamodb'))
+let loadDocSdkPromise: Promise<typeof import('@aws-sdk/lib-dynamodb')> | undefined
+const loadDocSdk = (): Promise<typeof import('@aws-sdk/lib-dynamodb')> => (loadDocSdkPromise ??= import('@aws-sdk/lib-dynamodb'))
 
 /**
  * A temp DynamoDB item to delete on cleanup (`scope.dynamoItem(...)`). The key
@@ -197,7 +203,7 @@ export const keySchema = (client: SendClient, table: string, signal?: AbortSigna
   let p = byTable.get(table)
   if (p === undefined) {
     p = (async () => {
-      const { DescribeTableCommand } = await import('@aws-sdk/client-dynamodb')
+      const { DescribeTableCommand } = await loadDynamoSdk()
       const out = await client.send(new DescribeTableCommand({ TableName: table }), signal === undefined ? undefined : { abortSignal: signal })
       const schema = (out?.Table?.KeySchema ?? []) as Array<{ AttributeName?: string, KeyType?: string }>
       const names = [...schema].sort((a, b) => (a.KeyType === 'HASH' ? 0 : 1) - (b.KeyType === 'HASH' ? 0 : 1)).map((s) => s.AttributeName).filter((n): n is string => typeof n === 'string')
@@ -247,7 +253,7 @@ export const putDynamoItem = async (
     }
     key[name] = item[name]
   }
-  const marker = options.verify === true ? { attribute: MARKER_ATTRIBUTE, token: randomUUID() } : undefined
+  const marker = options.verify === true ? { attribute: MARKER_ATTRIBUTE, token: globalThis.crypto.randomUUID() } : undefined
   const resource = dynamoResource('putItem', { table, key, client }, config, marker)
   const extra: Record<string, unknown> = {}
   if (ttl !== undefined) {
@@ -257,8 +263,8 @@ export const putDynamoItem = async (
   if (marker !== undefined) extra[marker.attribute] = resource.doc ? marker.token : { S: marker.token }
   const sendInput = { ...input, Item: { ...item, ...extra } }
   const command = resource.doc
-    ? new (await import('@aws-sdk/lib-dynamodb')).PutCommand(sendInput as PutCommandInput)
-    : new (await import('@aws-sdk/client-dynamodb')).PutItemCommand(sendInput as PutItemCommandInput)
+    ? new (await loadDocSdk()).PutCommand(sendInput as PutCommandInput)
+    : new (await loadDynamoSdk()).PutItemCommand(sendInput as PutItemCommandInput)
   track(resource)
   return await client.send(command) as PutItemOutput
 }
@@ -318,8 +324,8 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
     const first = groups[0]![0]!
     const { client, table, doc } = first
     const Command = doc
-      ? (await import('@aws-sdk/lib-dynamodb')).BatchWriteCommand
-      : (await import('@aws-sdk/client-dynamodb')).BatchWriteItemCommand
+      ? (await loadDocSdk()).BatchWriteCommand
+      : (await loadDynamoSdk()).BatchWriteItemCommand
     let pending = groups
     let lastError: unknown
     for (let attempt = 0; ; attempt++) {
@@ -377,8 +383,8 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
       input.ExpressionAttributeValues = { ':t': r.doc ? r.marker.token : { S: r.marker.token } }
     }
     const Command = r.doc
-      ? (await import('@aws-sdk/lib-dynamodb')).DeleteCommand
-      : (await import('@aws-sdk/client-dynamodb')).DeleteItemCommand
+      ? (await loadDocSdk()).DeleteCommand
+      : (await loadDynamoSdk()).DeleteItemCommand
     let lastError: unknown
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) { fail(group, deadlineError(), true); return }

@@ -1,6 +1,13 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { createRequire } from 'node:module'
 import { describeError } from './errors.js'
 import type { Logger } from './logger.js'
+
+// node:http costs ~6 ms of cold start and is only needed on Lambda: loaded on first
+// use, synchronously, so registration is still sent before the runtime's first poll.
+let http: typeof import('node:http') | undefined
+const httpRequest: typeof import('node:http').request = (...args: any[]) =>
+  ((http ??= createRequire(import.meta.url)('node:http') as typeof import('node:http')).request as (...a: any[]) => ReturnType<typeof import('node:http').request>)(...args)
 
 /**
  * Outcome of registering the in-process (internal) Lambda extension.

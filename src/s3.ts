@@ -7,6 +7,11 @@ import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
 import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
 
+// Optional peers, loaded on first use (importing middy-cleanup must work without them)
+// and once per process: a dynamic import() costs ~0.7 ms each time under loader hooks.
+let loadS3SdkPromise: Promise<typeof import('@aws-sdk/client-s3')> | undefined
+const loadS3Sdk = (): Promise<typeof import('@aws-sdk/client-s3')> => (loadS3SdkPromise ??= import('@aws-sdk/client-s3'))
+
 /**
  * A temp S3 object to delete on cleanup (`scope.s3Object(...)`).
  *
@@ -170,7 +175,7 @@ export const putS3Object = async (
   }
   const fresh = s3Resource('putObject', { bucket: input.Bucket, key: input.Key, client: options.client }, config)
   const sendInput = withTags(input, options.tags)
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3')
+  const { PutObjectCommand } = await loadS3Sdk()
   // Same key written again while the scope is active: one resource (deleted once), all its versions.
   // Once disposal has begun, a new resource: it goes to the leftovers list on its own.
   let byKey = putByScope.get(owner)
@@ -265,7 +270,7 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
   }
 
   async function deleteBatch (entries: Entry[]): Promise<void> {
-    const { DeleteObjectsCommand } = await import('@aws-sdk/client-s3')
+    const { DeleteObjectsCommand } = await loadS3Sdk()
     const { client, bucket } = entries[0]!.group[0]!
     let pending = entries
     let lastError: unknown
@@ -308,7 +313,7 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
   }
 
   async function deleteVerified (group: S3Resource[]): Promise<void> {
-    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3')
+    const { DeleteObjectCommand } = await loadS3Sdk()
     const r = group[0]!
     let lastError: unknown
     for (let attempt = 0; ; attempt++) {
