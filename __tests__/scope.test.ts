@@ -264,6 +264,21 @@ describe('currentScope() and invocationLocal()', () => {
     expect(await handler({ id: 'c' }, lambdaContext())).toEqual(['c', 'c'])
   })
 
+  it('scope.run() makes a standalone scope current for its async call tree', async () => {
+    const scope = new CleanupScope()
+    const local = invocationLocal(() => ({ n: 0 }))
+    const file = await scope.run(async () => {
+      await Promise.resolve()
+      local.get().n++
+      expect(local.get().n).toBe(1)
+      return currentScope().tempFile()
+    })
+    expect(existsSync(file)).toBe(true)
+    await scope.dispose()
+    expect(existsSync(file)).toBe(false)
+    expect(() => scope.run(() => currentScope())).toThrow(/outside an invocation/)
+  })
+
   it('invocationLocal() refuses a non-function factory', () => {
     expect(() => invocationLocal([] as any)).toThrow(/needs a factory function/)
   })

@@ -1,3 +1,4 @@
+import { runInScope } from './context.js'
 import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
 import { CleanupDeclarationError, describeError } from './errors.js'
@@ -252,6 +253,21 @@ export class CleanupScope implements RegisteredScope {
     const value = factory()
     locals.set(key, value)
     return value
+  }
+
+  /**
+   * Runs `fn` with this scope as the current one, so `currentScope()` and
+   * `invocationLocal()` work in its async call tree — for standalone scopes
+   * (in a Middy handler, `cleanup()` already does this).
+   *
+   * @example
+   * ```ts
+   * await using scope = new CleanupScope()
+   * await scope.run(() => processBatch()) // processBatch() may call currentScope().tempFile()
+   * ```
+   */
+  run<T> (fn: () => T): T {
+    return runInScope(this, fn)
   }
 
   /**
