@@ -34,7 +34,16 @@ export const currentScope = (): CleanupScope => {
   return scope
 }
 
-/** Per-invocation state made by {@link invocationLocal}. */
+/**
+ * Per-invocation state made by {@link invocationLocal}.
+ *
+ * @example
+ * ```ts
+ * const seenIds: InvocationLocal<Set<string>> = invocationLocal(() => new Set<string>())
+ * // in handler code: a fresh Set for each invocation
+ * if (!seenIds.get().has(record.id)) seenIds.get().add(record.id)
+ * ```
+ */
 export interface InvocationLocal<T> {
   /** This invocation's value, made by the factory on first use. Throws outside an invocation. */
   get: () => T

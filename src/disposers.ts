@@ -1,6 +1,15 @@
 import { CleanupDeclarationError } from './errors.js'
 
-/** Anything `handle()` knows how to close. */
+/**
+ * Anything `handle()` knows how to close.
+ *
+ * @example
+ * ```ts
+ * // a helper that opens something and ties it to the current invocation
+ * const closeAtCleanup = <T extends Closeable>(h: T): T => currentScope().handle(h)
+ * const socket = closeAtCleanup(net.connect(6379, 'cache.internal'))
+ * ```
+ */
 export type Closeable =
   | { [Symbol.asyncDispose]: () => PromiseLike<void> | void }
   | { [Symbol.dispose]: () => void }

@@ -31,7 +31,17 @@ export interface DynamoItemTarget {
   client?: SendClient
 }
 
-/** Options of `scope.putItem(input, options)`. */
+/**
+ * Options of `scope.putItem(input, options)`.
+ *
+ * @example
+ * ```ts
+ * await context.cleanup.putItem(
+ *   { TableName: 'Jobs', Item: { pk: { S: `job#${id}` }, sk: { S: 'lock' } } },
+ *   { ttl: { attribute: 'expiresAt', seconds: 3600 }, verify: true },
+ * )
+ * ```
+ */
 export interface PutItemOptions {
   /** Client for this write; default: the `dynamodb` option of `cleanup()`. */
   client?: SendClient
@@ -50,7 +60,16 @@ export interface PutItemOptions {
   verify?: boolean
 }
 
-/** Attribute `putItem(input, { verify: true })` writes its ownership token in. */
+/**
+ * Attribute `putItem(input, { verify: true })` writes its ownership token in.
+ *
+ * @example
+ * ```ts
+ * // an item written with { verify: true } carries the token: leave it out of what you return
+ * const { Item } = await ddb.send(new GetCommand({ TableName: 'Jobs', Key: { pk: `job#${id}` } }))
+ * const { [MARKER_ATTRIBUTE]: _token, ...job } = Item ?? {}
+ * ```
+ */
 export const MARKER_ATTRIBUTE = 'middyCleanupToken'
 
 /** @internal A DynamoDB item as the deleter tracks it. */
@@ -67,7 +86,22 @@ export interface DynamoResource extends RemoteResource {
   done: boolean
 }
 
-/** Why a DynamoDB item was not deleted. */
+/**
+ * Why a DynamoDB item was not deleted (refused or unprocessed delete, missing
+ * table, item overwritten since a `verify` write). Found as the `error` of a
+ * `report.failed` entry; `code` is DynamoDB's error code.
+ *
+ * @example
+ * ```ts
+ * cleanup({
+ *   onReport: (r) => {
+ *     for (const f of r.failed) {
+ *       if (f.error instanceof DynamoDeleteError && f.error.code === 'ConditionalCheckFailedException') console.info(`${f.id} is someone else's now; left alone`)
+ *     }
+ *   },
+ * })
+ * ```
+ */
 export class DynamoDeleteError extends Error {
   override name = 'DynamoDeleteError'
   readonly code: string | undefined
@@ -216,8 +250,26 @@ export const keySchema = (client: SendClient, table: string, signal?: AbortSigna
   return p
 }
 
-/** Input of `scope.putItem`: PutItem's (DynamoDBClient) or lib-dynamodb Put's (DocumentClient). */
+/**
+ * Input of `scope.putItem`: PutItem's (DynamoDBClient) or lib-dynamodb Put's (DocumentClient).
+ *
+ * @example
+ * ```ts
+ * // with cleanup({ dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({})) }): plain values
+ * const input: PutItemInput = { TableName: 'Jobs', Item: { pk: `job#${id}`, sk: 'progress', done: 0 } }
+ * await context.cleanup.putItem(input)
+ * ```
+ */
 export type PutItemInput = PutItemCommandInput | PutCommandInput
+/**
+ * Output of `scope.putItem`: PutItem's (DynamoDBClient) or lib-dynamodb Put's (DocumentClient).
+ *
+ * @example
+ * ```ts
+ * const out: PutItemOutput = await context.cleanup.putItem({ TableName: 'Jobs', Item, ReturnValues: 'ALL_OLD' })
+ * if (out.Attributes !== undefined) console.warn('overwrote an earlier item', out.Attributes)
+ * ```
+ */
 export type PutItemOutput = PutItemCommandOutput | PutCommandOutput
 
 /**

@@ -51,7 +51,21 @@ export class CleanupError extends AggregateError {
   }
 }
 
-/** Why a resource was not waited for: the cleanup budget ran out. */
+/**
+ * Why a resource was not waited for: the cleanup budget ran out. Found as the
+ * `error` of a `report.failed` entry; the resource is on the leftovers list
+ * and retried at the next invocation.
+ *
+ * @example
+ * ```ts
+ * cleanup({
+ *   onReport: (r) => {
+ *     const late = r.failed.filter((f) => f.error instanceof CleanupDeadlineError)
+ *     if (late.length > 0) console.warn(`cleanup ran out of time for ${late.length} resource(s); raise timeoutEarlyInMillis`)
+ *   },
+ * })
+ * ```
+ */
 export class CleanupDeadlineError extends Error {
   override name = 'CleanupDeadlineError'
   constructor (budgetMs: number) {

@@ -46,7 +46,15 @@ export interface RegisterExtensionOptions {
   timeoutMs?: number
 }
 
-/** Name the internal extension registers under (internal extensions have no file, any unique name is accepted). */
+/**
+ * Name the internal extension registers under (internal extensions have no file, any unique name is accepted).
+ *
+ * @example
+ * ```ts
+ * const status = await shutdown().ready
+ * if (status.state === 'registered') console.log(status.name) // INTERNAL_EXTENSION_NAME, 'middy-cleanup'
+ * ```
+ */
 export const INTERNAL_EXTENSION_NAME = 'middy-cleanup'
 
 const REGISTER_PATH = '/2020-01-01/extension/register'

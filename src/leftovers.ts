@@ -116,7 +116,15 @@ export const flushLeftovers = async (options: { timeoutMs: number, signal?: Abor
   }
 }
 
-/** Number of resources waiting on the leftovers list (for tests and metrics). */
+/**
+ * Number of resources waiting on the leftovers list (for tests and metrics).
+ *
+ * @example
+ * ```ts
+ * await handler(event, context)
+ * expect(leftoverCount()).toBe(0) // everything declared was cleaned, nothing left to retry
+ * ```
+ */
 export const leftoverCount = (): number => state.leftovers.length
 
 export const logFailures = (logger: Logger, report: CleanupReport): void => {

@@ -9,6 +9,15 @@ import { CleanupScope } from './scope.js'
 /**
  * Lambda's `Context`, written out structurally so `@types/aws-lambda` stays
  * optional, and complete so Middy 5/6's `MiddlewareObj` constraint accepts it.
+ *
+ * @example
+ * ```ts
+ * // a handler typed without @types/aws-lambda
+ * const handler = async (event: unknown, context: LambdaContextLike & CleanupContext) => {
+ *   const file = await context.cleanup.tempFile({ suffix: '.csv' })
+ *   console.log(context.awsRequestId, context.getRemainingTimeInMillis())
+ * }
+ * ```
  */
 export interface LambdaContextLike {
   callbackWaitsForEmptyEventLoop: boolean
@@ -39,7 +48,20 @@ export interface CleanupContext {
   cleanup: CleanupScope
 }
 
-/** The Middy request as cleanup sees it (structural: works with Middy 5, 6 and 7). */
+/**
+ * The Middy request as cleanup sees it (structural: works with Middy 5, 6 and 7).
+ *
+ * @example
+ * ```ts
+ * // a middleware registered after cleanup() can declare resources in its own `before`
+ * const download = {
+ *   before: async (request: CleanupRequest) => {
+ *     request.event.localPath = await request.context.cleanup.tempFile({ suffix: '.zip' })
+ *   },
+ * }
+ * export const handler = middy().use(cleanup()).use(download).handler(async (event) => {})
+ * ```
+ */
 export interface CleanupRequest<TContext = LambdaContextLike & CleanupContext> {
   event: any
   context: TContext
@@ -52,6 +74,14 @@ export interface CleanupRequest<TContext = LambdaContextLike & CleanupContext> {
 /**
  * The middleware object `cleanup()` returns. Its context type is what makes
  * `context.cleanup` typed in the handler after `.use(cleanup())`.
+ *
+ * @example
+ * ```ts
+ * const cleanupMiddleware: CleanupMiddleware = cleanup({ timeoutMs: 1000 })
+ * export const handler = middy().use(cleanupMiddleware).handler(async (event, context) => {
+ *   await context.cleanup.tempDir()
+ * })
+ * ```
  */
 export interface CleanupMiddleware {
   before: (request: CleanupRequest) => void
@@ -59,8 +89,43 @@ export interface CleanupMiddleware {
   onError: (request: CleanupRequest) => Promise<void> | undefined
 }
 
-/** Keys on `request.internal`, for cooperative middlewares that return early. */
+/**
+ * Keys on `request.internal`, for cooperative middlewares that return early.
+ * This one holds the invocation's {@link CleanupScope} (the same object as
+ * `context.cleanup`), set by cleanup's `before`.
+ *
+ * @example
+ * ```ts
+ * const audit = {
+ *   before: (request: CleanupRequest) => {
+ *     const scope = request.internal[INTERNAL_SCOPE_KEY] as CleanupScope | undefined
+ *     scope?.defer(() => auditLog.flush())
+ *   },
+ * }
+ * export const handler = middy().use(cleanup()).use(audit).handler(async () => {})
+ * ```
+ */
 export const INTERNAL_SCOPE_KEY = 'middy-cleanup.scope'
+/**
+ * Key on `request.internal` of a function that cleans the invocation now (exit
+ * path `early-return`) and resolves to its {@link CleanupReport}. For a
+ * middleware that returns early from `before` (a cache hit): calling it first
+ * cleans at once instead of at the next invocation. Register `cleanup()` before
+ * that middleware, so its `before` has run.
+ *
+ * @example
+ * ```ts
+ * const cache = {
+ *   before: async (request: CleanupRequest) => {
+ *     const hit = store.get(request.event.key)
+ *     if (hit === undefined) return
+ *     await request.internal[INTERNAL_DISPOSE_KEY]() // clean now, not at the next invocation
+ *     return hit // Middy returns this response early
+ *   },
+ * }
+ * export const handler = middy().use(cleanup()).use(cache).handler(async (event, context) => {})
+ * ```
+ */
 export const INTERNAL_DISPOSE_KEY = 'middy-cleanup.dispose'
 
 const SCOPE = Symbol('middy-cleanup.scope')

@@ -4,7 +4,14 @@ import { resolveAllowedRoots } from './files.js'
 import { type Logger, resolveLogger } from './logger.js'
 import type { CleanupReport } from './report.js'
 
-/** An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works). */
+/**
+ * An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works).
+ *
+ * @example
+ * ```ts
+ * cleanup({ s3: new S3Client({}), dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({})) })
+ * ```
+ */
 export interface SdkClientLike {
   send: (command: any, options?: any) => Promise<any>
 }
@@ -38,7 +45,14 @@ export interface CleanupOptions {
   dynamodb?: SdkClientLike
 }
 
-/** Allow-lists: nothing outside them is ever deleted; a declaration outside them throws. */
+/**
+ * Allow-lists: nothing outside them is ever deleted; a declaration outside them throws.
+ *
+ * @example
+ * ```ts
+ * cleanup({ s3, dynamodb, allow: { paths: [tmpdir()], s3: ['scratch-bucket/tmp/'], dynamodb: ['Scratch'] } })
+ * ```
+ */
 export interface AllowOptions {
   /** Directories under which `path()` may delete. @default [os.tmpdir()] */
   paths?: string[]

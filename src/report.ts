@@ -6,13 +6,43 @@ import type { LeakFinding } from './leaks/types.js'
  * invocation or through the cooperative hook; `shutdown`: flushed on SIGTERM;
  * `manual`: `scope.dispose()` called directly (standalone use); `leftovers`: a
  * retry of what an earlier cleanup could not finish.
+ *
+ * @example
+ * ```ts
+ * cleanup({
+ *   onReport: (r) => {
+ *     switch (r.exitPath) {
+ *       case 'timeout': console.warn(`timed out; ${r.leftovers} resource(s) left for the next invocation`); break
+ *       case 'early-return': console.info('cleaned after another middleware returned early'); break
+ *       default: break
+ *     }
+ *   },
+ * })
+ * ```
  */
 export type ExitPath = 'success' | 'error' | 'timeout' | 'early-return' | 'shutdown' | 'manual' | 'leftovers'
 
-/** Kinds of resource a scope tracks. */
+/**
+ * Kinds of resource a scope tracks.
+ *
+ * @example
+ * ```ts
+ * cleanup({ onReport: (r) => metrics.addMetric('S3CleanupFailed', 'Count', r.failed.filter((f) => f.kind === 's3').length) })
+ * ```
+ */
 export type ResourceKind = 'defer' | 'handle' | 'path' | 's3' | 'dynamodb' | (string & {})
 
-/** One resource that could not be cleaned, with where it was left. */
+/**
+ * One resource that could not be cleaned, with where it was left.
+ *
+ * @example
+ * ```ts
+ * const report = await scope.dispose()
+ * for (const f of report.failed) {
+ *   console.warn(`${f.kind} ${f.id} not cleaned${f.retrying === true ? ' (retried next invocation)' : ''}`, f.error)
+ * }
+ * ```
+ */
 export interface FailedResource {
   kind: ResourceKind
   /** e.g. `/tmp/x.jpg`, `s3://bucket/key`, `dynamodb://Table/{"pk":"a"}` */

@@ -31,7 +31,17 @@ export interface S3ObjectTarget {
   client?: SendClient
 }
 
-/** Options of `scope.putObject(input, options)`. */
+/**
+ * Options of `scope.putObject(input, options)`.
+ *
+ * @example
+ * ```ts
+ * await context.cleanup.putObject(
+ *   { Bucket: 'scratch-bucket', Key: `tmp/${context.awsRequestId}.jpg`, Body },
+ *   { tags: true, verify: true }, // tagged middy-cleanup=temp; deleted only if still ours
+ * )
+ * ```
+ */
 export interface PutObjectOptions {
   /** Client for this write; default: the `s3` option of `cleanup()`. */
   client?: SendClient
@@ -51,7 +61,15 @@ export interface PutObjectOptions {
   tags?: true | Record<string, string>
 }
 
-/** The tag `putObject(input, { tags: true })` adds; match it in a lifecycle rule. */
+/**
+ * The tag `putObject(input, { tags: true })` adds; match it in a lifecycle rule.
+ *
+ * @example
+ * ```ts
+ * // AWS CDK: expire tagged temp objects a killed process left behind
+ * scratchBucket.addLifecycleRule({ tagFilters: TEMP_TAG, expiration: Duration.days(1) })
+ * ```
+ */
 export const TEMP_TAG: Readonly<Record<string, string>> = Object.freeze({ 'middy-cleanup': 'temp' })
 
 /** @internal An S3 object as the deleter tracks it. */
@@ -70,7 +88,21 @@ export interface S3Resource extends RemoteResource {
   done: boolean
 }
 
-/** Why an S3 object was not deleted (per-key error, conditional delete refused, …). */
+/**
+ * Why an S3 object was not deleted (per-key error, conditional delete refused, …).
+ * Found as the `error` of a `report.failed` entry; `code` is S3's error code.
+ *
+ * @example
+ * ```ts
+ * cleanup({
+ *   onReport: (r) => {
+ *     for (const f of r.failed) {
+ *       if (f.error instanceof S3DeleteError && f.error.code === 'AccessDenied') console.error(`grant s3:DeleteObject for ${f.id}`)
+ *     }
+ *   },
+ * })
+ * ```
+ */
 export class S3DeleteError extends Error {
   override name = 'S3DeleteError'
   readonly code: string | undefined

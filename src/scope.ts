@@ -14,7 +14,14 @@ import { mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-/** Options of {@link CleanupScope.tempFile}. */
+/**
+ * Options of {@link CleanupScope.tempFile}.
+ *
+ * @example
+ * ```ts
+ * const thumb = await context.cleanup.tempFile({ prefix: 'thumb-', suffix: '.jpg' })
+ * ```
+ */
 export interface TempFileOptions {
   /** Start of the file name, e.g. `'thumb-'`. */
   prefix?: string
@@ -22,7 +29,14 @@ export interface TempFileOptions {
   suffix?: string
 }
 
-/** Options of {@link CleanupScope.tempDir}. */
+/**
+ * Options of {@link CleanupScope.tempDir}.
+ *
+ * @example
+ * ```ts
+ * const work = await context.cleanup.tempDir({ prefix: 'unzip-' })
+ * ```
+ */
 export interface TempDirOptions {
   /** Start of the directory name. */
   prefix?: string

@@ -319,7 +319,22 @@ const logReport = (o: Resolved, report: ShutdownReport): void => {
   log.call(o.logger, message, { shutdownReport: report })
 }
 
-/** Why a teardown's AbortSignal fired: the shutdown budget is spent. */
+/**
+ * Why a teardown's AbortSignal fired: the shutdown budget is spent. It is the
+ * signal's `reason`.
+ *
+ * @example
+ * ```ts
+ * onShutdown('events', async (signal) => {
+ *   try {
+ *     await producer.flush({ abortSignal: signal })
+ *   } catch (e) {
+ *     if (signal.reason instanceof ShutdownDeadlineError) console.warn('event flush cut short at the shutdown deadline')
+ *     else throw e
+ *   }
+ * })
+ * ```
+ */
 export class ShutdownDeadlineError extends Error {
   override name = 'ShutdownDeadlineError'
   constructor (budgetMs: number) {

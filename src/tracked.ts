@@ -4,20 +4,48 @@ import type { Logger } from './logger.js'
 /**
  * A remote resource (S3 object, DynamoDB item, …) as a deleter sees it. `id` is
  * unique per resource (`s3://bucket/key`), so one declared twice is deleted once.
+ * Its `kind` and `id` are what a failure shows as `report.failed[].kind` / `.id`.
+ *
+ * @example
+ * ```ts
+ * interface CacheEntry extends RemoteResource { kind: 'redis', id: string, key: string }
+ * const entry: CacheEntry = { kind: 'redis', id: `redis://sessions/${key}`, key }
+ * ```
  */
 export interface RemoteResource {
   readonly kind: string
   readonly id: string
 }
 
-/** What a deleter gets: the budget as a signal to pass to every `send()`. */
+/**
+ * What a deleter gets: the budget as a signal to pass to every `send()`.
+ *
+ * @example
+ * ```ts
+ * const deleteAll = async (resources: CacheEntry[], { signal, logger }: DeleteContext) => {
+ *   if (signal.aborted) logger.warn('cleanup budget already spent')
+ *   await redis.del(resources.map((r) => r.key), { signal }) // stop when the budget is spent
+ * }
+ * ```
+ */
 export interface DeleteContext {
   signal: AbortSignal
   deadline: Deadline
   logger: Logger
 }
 
-/** What a deleter returns. `retryable` failures go to the leftovers list. */
+/**
+ * What a deleter returns. `retryable` failures go to the leftovers list.
+ *
+ * @example
+ * ```ts
+ * const outcome: DeleteOutcome<CacheEntry> = { cleaned: [], failed: [], requests: 1 }
+ * for (const r of resources) {
+ *   if (deleted.has(r.key)) outcome.cleaned.push(r)
+ *   else outcome.failed.push({ resource: r, error: new Error(`${r.id} still exists`), retryable: true })
+ * }
+ * ```
+ */
 export interface DeleteOutcome<R extends RemoteResource = RemoteResource> {
   cleaned: R[]
   failed: Array<{ resource: R, error: unknown, retryable: boolean }>
@@ -29,6 +57,19 @@ export interface DeleteOutcome<R extends RemoteResource = RemoteResource> {
  * Batched deletion for one kind of remote resource. The extension point the S3
  * and DynamoDB modules plug into: a scope groups declared resources by deleter
  * and hands each deleter all of its resources at once, so it can batch.
+ * (The scope method that takes a deleter, `trackRemote`, is internal for now:
+ * this is the shape the built-in deleters implement.)
+ *
+ * @example
+ * ```ts
+ * const redisDeleter: RemoteDeleter<CacheEntry> = {
+ *   kind: 'redis',
+ *   delete: async (resources, { signal }) => {
+ *     await redis.del(resources.map((r) => r.key), { signal }) // one round trip for all of them
+ *     return { cleaned: resources, failed: [], requests: 1 }
+ *   },
+ * }
+ * ```
  */
 export interface RemoteDeleter<R extends RemoteResource = RemoteResource> {
   readonly kind: string

@@ -1,4 +1,12 @@
-/** What leak detection looks at. */
+/**
+ * What leak detection looks at; the `kind` of a {@link LeakFinding}.
+ *
+ * @example
+ * ```ts
+ * const kinds: LeakKind[] = []
+ * cleanup({ detectLeaks: { onLeak: (f) => { kinds.push(f.kind) } } })
+ * ```
+ */
 export type LeakKind = 'handles' | 'tmp' | 'memory' | 'globals'
 
 interface FindingOf<K extends LeakKind, D> {
@@ -12,7 +20,15 @@ interface FindingOf<K extends LeakKind, D> {
   fix: string
 }
 
-/** Open handles and file descriptors an invocation left behind. */
+/**
+ * Open handles and file descriptors an invocation left behind: the `details`
+ * of a `handles` finding.
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { onLeak: (f) => { if (f.kind === 'handles') console.warn(f.details.byType, f.details.targets) } } })
+ * ```
+ */
 export interface HandleLeakDetails {
   /** Sampled invocations in a row that each ended with more open than they started with. */
   invocations: number
@@ -28,7 +44,15 @@ export interface HandleLeakDetails {
   fds?: { before: number, after: number }
 }
 
-/** Files and directories that appeared under os.tmpdir() and were not declared. */
+/**
+ * Files and directories that appeared under os.tmpdir() and were not declared:
+ * the `details` of a `tmp` finding.
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { onLeak: (f) => { if (f.kind === 'tmp') console.warn(`${f.details.entries} new in ${f.details.dir}:`, f.details.paths) } } })
+ * ```
+ */
 export interface TmpLeakDetails {
   invocations: number
   /** The directory scanned (os.tmpdir()). */
@@ -41,7 +65,15 @@ export interface TmpLeakDetails {
   paths: string[]
 }
 
-/** The memory left after each major GC (what survived it) rising GC after GC. */
+/**
+ * The memory left after each major GC (what survived it) rising GC after GC:
+ * the `details` of a `memory` finding.
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { onLeak: (f) => { if (f.kind === 'memory') console.warn(`+${f.details.bytesPerInvocation} bytes per invocation`, f.details.afterGc) } } })
+ * ```
+ */
 export interface MemoryLeakDetails {
   /** JS heap used + external memory (Buffers) right after each of the last major GCs, in bytes, oldest first. */
   afterGc: number[]
@@ -50,7 +82,16 @@ export interface MemoryLeakDetails {
   bytesPerInvocation: number
 }
 
-/** A watched value (see `watch()`) that grew in every one of the last invocations. */
+/**
+ * A watched value (see `watch()`) that grew in every one of the last
+ * invocations: the `details` of a `globals` finding.
+ *
+ * @example
+ * ```ts
+ * watch('seenFiles', () => seenFiles.length)
+ * cleanup({ detectLeaks: { onLeak: (f) => { if (f.kind === 'globals') console.warn(`${f.details.name}: ${f.details.values.join(' → ')}`) } } })
+ * ```
+ */
 export interface GlobalLeakDetails {
   name: string
   invocations: number
@@ -73,7 +114,14 @@ export type LeakFinding =
   | FindingOf<'memory', MemoryLeakDetails>
   | FindingOf<'globals', GlobalLeakDetails>
 
-/** Options of the tmp check. */
+/**
+ * Options of the tmp check (`detectLeaks.tmp`).
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { tmp: { maxDepth: 2, maxEntries: 500 } } })
+ * ```
+ */
 export interface TmpCheckOptions {
   /** Directory scanned. @default os.tmpdir() */
   dir?: string
@@ -83,7 +131,14 @@ export interface TmpCheckOptions {
   maxEntries?: number
 }
 
-/** Options of the memory check. */
+/**
+ * Options of the memory check (`detectLeaks.memory`).
+ *
+ * @example
+ * ```ts
+ * cleanup({ detectLeaks: { memory: { gcs: 3, minBytesPerInvocation: 1024 * 1024 } } })
+ * ```
+ */
 export interface MemoryCheckOptions {
   /** Major GCs in a row (at least 2) after which the heap must each time be bigger, with invocations in between. @default 4 */
   gcs?: number
