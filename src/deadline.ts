@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { CleanupDeadlineError } from './errors.js'
 
 /**
@@ -24,6 +25,9 @@ export class Deadline {
   #ensure (): AbortController {
     if (this.#controller !== undefined) return this.#controller
     const controller = this.#controller = new AbortController()
+    // Every batch request the SDK sends (and every race) listens on this one signal:
+    // more than Node's default 10 is expected, not a leak warning for users' logs.
+    setMaxListeners(0, controller.signal)
     const parent = this.#parent
     if (parent?.aborted === true) controller.abort(parent.reason)
     else if (Date.now() >= this.at) controller.abort(new CleanupDeadlineError(this.budgetMs))

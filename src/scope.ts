@@ -253,8 +253,21 @@ export class CleanupScope implements RegisteredScope {
   }
 
   /**
-   * @internal Tracks a remote resource (S3 object, DynamoDB item) with the deleter
-   * that will delete it in a batch. The extension point of the AWS modules.
+   * Tracks a remote resource to be deleted, in one batch with the others of its
+   * kind, by `deleter` — the extension point the built-in S3 and DynamoDB support
+   * uses, open for other services (a resource declared twice, by `id`, is deleted once).
+   *
+   * @example
+   * ```ts
+   * const redisKeys: RemoteDeleter<RemoteResource & { key: string }> = {
+   *   kind: 'redis',
+   *   delete: async (resources, { signal }) => {
+   *     await redis.del(resources.map((r) => r.key), { signal })
+   *     return { cleaned: resources, failed: [], requests: 1 }
+   *   },
+   * }
+   * context.cleanup.trackRemote(redisKeys, { kind: 'redis', id: `redis://${key}`, key })
+   * ```
    */
   trackRemote<R extends RemoteResource> (deleter: RemoteDeleter<R>, resource: R): void {
     this.#track({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 } satisfies RemoteItem)

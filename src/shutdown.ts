@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { constants as osConstants } from 'node:os'
 import { detectEnvironment } from './environment.js'
 import { CleanupConfigError, describeError } from './errors.js'
@@ -254,6 +255,7 @@ const execute = async (signal: string): Promise<ShutdownReport> => {
   if (o.exit) setTimeout(() => process.exit(0), o.timeoutMs).unref()
   const budget = Math.max(0, o.timeoutMs - Math.min(50, Math.floor(o.timeoutMs / 10)))
   const controller = new AbortController()
+  setMaxListeners(0, controller.signal) // one listener per teardown is expected, not a leak
   const timer = setTimeout(() => controller.abort(new ShutdownDeadlineError(budget)), budget)
   timer.unref()
   const deadline = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))

@@ -57,8 +57,8 @@ export interface DeleteOutcome<R extends RemoteResource = RemoteResource> {
  * Batched deletion for one kind of remote resource. The extension point the S3
  * and DynamoDB modules plug into: a scope groups declared resources by deleter
  * and hands each deleter all of its resources at once, so it can batch.
- * (The scope method that takes a deleter, `trackRemote`, is internal for now:
- * this is the shape the built-in deleters implement.)
+ * Declare resources for your own deleter with `scope.trackRemote(deleter, resource)`;
+ * keep one deleter object per process so a scope's resources batch together.
  *
  * @example
  * ```ts
