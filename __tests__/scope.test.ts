@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   CleanupConfigError, CleanupDeclarationError, CleanupDeadlineError, CleanupError, CleanupScope, cleanup,
-  currentScope, invocationLocal,
+  currentScope, invocationLocal, type RemoteDeleter, type RemoteResource,
 } from '../src/index.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 
@@ -111,6 +111,34 @@ describe('disposal', () => {
     expect(stream.destroyed).toBe(true)
     expect(socket.destroyed).toBe(true)
     expect(server.listening).toBe(false)
+  })
+})
+
+describe('trackRemote(): a custom deleter (pure logic, so an in-memory store stands in for a service)', () => {
+  it('gets all its resources in one call, once each; retryable failures go to the leftovers and are retried', async () => {
+    const store = new Set(['a', 'b', 'c'])
+    const calls: string[][] = []
+    let flaky = true
+    const deleter: RemoteDeleter<RemoteResource & { key: string }> = {
+      kind: 'memory',
+      delete: async (resources) => {
+        calls.push(resources.map((r) => r.key))
+        const failed = resources.filter((r) => r.key === 'c' && flaky).map((resource) => ({ resource, error: new Error('throttled'), retryable: true }))
+        const cleaned = resources.filter((r) => !(r.key === 'c' && flaky))
+        for (const r of cleaned) store.delete(r.key)
+        return { cleaned, failed, requests: 1 }
+      },
+    }
+    const scope = new CleanupScope({ logger: recordingLogger() })
+    for (const key of ['a', 'b', 'c', 'a']) scope.trackRemote(deleter, { kind: 'memory', id: `memory://${key}`, key })
+    const report = await scope.dispose()
+    expect(calls).toEqual([['a', 'b', 'c']])
+    expect(report).toMatchObject({ resources: 3, cleaned: 2, requests: 1, leftovers: 1 })
+    expect(report.failed.map((f) => [f.id, f.retrying])).toEqual([['memory://c', true]])
+    flaky = false
+    await middyVersions[2]!.middy().use(cleanup()).handler(async () => 'next')({}, lambdaContext())
+    expect(calls).toEqual([['a', 'b', 'c'], ['c']])
+    expect([...store]).toEqual([])
   })
 })
 
