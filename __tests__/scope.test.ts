@@ -159,37 +159,43 @@ describe('bad input is refused at declaration, naming the argument and the fix',
     expect(declare).toThrow(message)
   })
 
-  it('a symlink inside tmp that points outside is refused', async () => {
-    const base = await mkdtemp(join(tmpdir(), 'mc-link-'))
-    const outside = await mkdtemp(join(process.cwd(), '.mc-outside-'))
+  // allow.paths is narrowed to <base>/allowed, with <base>/outside beside it: the
+  // test holds wherever the checkout is (CI clones under /tmp).
+  const sandbox = async (): Promise<{ base: string, allowed: string, outside: string }> => {
+    const base = await mkdtemp(join(tmpdir(), 'mc-sandbox-'))
+    mkdirSync(join(base, 'allowed'))
+    mkdirSync(join(base, 'outside'))
+    writeFileSync(join(base, 'outside', 'precious'), 'keep me')
+    return { base, allowed: join(base, 'allowed'), outside: join(base, 'outside') }
+  }
+
+  it('a symlink inside the allowed dir that points outside is refused', async () => {
+    const { base, allowed, outside } = await sandbox()
     try {
-      writeFileSync(join(outside, 'precious'), 'keep me')
-      symlinkSync(outside, join(base, 'link'))
-      expect(() => scope.path(join(base, 'link'))).toThrow(/outside allow\.paths/)
-      expect(() => scope.path(join(base, 'link', 'precious'))).toThrow(/outside allow\.paths/)
+      const s = new CleanupScope({ allow: { paths: [allowed] } })
+      symlinkSync(outside, join(allowed, 'link'))
+      expect(() => s.path(join(allowed, 'link'))).toThrow(/outside allow\.paths/)
+      expect(() => s.path(join(allowed, 'link', 'precious'))).toThrow(/outside allow\.paths/)
+      expect(() => s.path(join(allowed, '..', 'outside'))).toThrow(/outside allow\.paths/)
       expect(existsSync(join(outside, 'precious'))).toBe(true)
     } finally {
       await rm(base, { recursive: true, force: true })
-      await rm(outside, { recursive: true, force: true })
     }
   })
 
   it('a path swapped for a symlink after declaration is not followed at cleanup', async () => {
-    const base = await mkdtemp(join(tmpdir(), 'mc-swap-'))
-    const outside = await mkdtemp(join(process.cwd(), '.mc-outside-'))
+    const { base, allowed, outside } = await sandbox()
     try {
-      writeFileSync(join(outside, 'precious'), 'keep me')
-      const s = new CleanupScope({ logger: recordingLogger() })
-      const dir = s.path(join(base, 'work'))
+      const s = new CleanupScope({ allow: { paths: [allowed] }, logger: recordingLogger() })
+      const dir = s.path(join(allowed, 'work'))
       mkdirSync(dir)
       await rm(dir, { recursive: true })
-      symlinkSync(outside, dir) // now base/work → outside
+      symlinkSync(outside, dir) // now allowed/work → outside
       const report = await s.dispose()
       expect(report.failed).toHaveLength(1)
       expect(existsSync(join(outside, 'precious'))).toBe(true)
     } finally {
       await rm(base, { recursive: true, force: true })
-      await rm(outside, { recursive: true, force: true })
     }
   })
 
