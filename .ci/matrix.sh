@@ -6,7 +6,7 @@
 # Middy 5/6/7 are devDependencies (middy5, middy6 = npm aliases; @middy/core = 7) and the
 # exit-path suites run every test under `describe.each(middyVersions)('Middy $major')`,
 # so one jest run per Node version covers all three Middy majors; the table splits the
-# results by that describe title ("other" = tests that do not depend on Middy's version).
+# results by that describe title ("other" = tests not parametrised by Middy: they use @middy/core 7 or no Middy).
 #
 # Usage: .ci/matrix.sh [--with NAME=results.json ...]
 #   --with adds an already-run jest --json result (e.g. Node 20 from `npm test`) to the table.
@@ -85,10 +85,10 @@ for (const arg of process.argv.slice(2)) {
   const cell = (col) => { columns.add(col); if (!cells.has(col)) cells.set(col, { passed: 0, failed: 0, skipped: 0 }); return cells.get(col) }
   for (const file of json.testResults) {
     // a suite that failed to load has no assertions: count it as one failure
-    if (file.assertionResults.length === 0 && file.status === 'failed') cell('Middy-independent').failed++
+    if (file.assertionResults.length === 0 && file.status === 'failed') cell('other (Middy 7 or none)').failed++
     for (const t of file.assertionResults) {
       const m = t.ancestorTitles.map((a) => /^Middy (\d+)$/.exec(a)).find(Boolean)
-      const c = cell(m ? `Middy ${m[1]}` : 'Middy-independent')
+      const c = cell(m ? `Middy ${m[1]}` : 'other (Middy 7 or none)')
       if (t.status === 'passed') c.passed++
       else if (t.status === 'failed') c.failed++
       else c.skipped++
@@ -96,7 +96,7 @@ for (const arg of process.argv.slice(2)) {
   }
   rows.push({ name, cells, seconds: Math.round((json.testResults.reduce((a, f) => Math.max(a, f.endTime ?? 0), 0) - json.startTime) / 1000) })
 }
-const cols = [...columns].sort((a, b) => a === 'Middy-independent' ? 1 : b === 'Middy-independent' ? -1 : a.localeCompare(b, 'en', { numeric: true }))
+const cols = [...columns].sort((a, b) => a === 'other (Middy 7 or none)' ? 1 : b === 'other (Middy 7 or none)' ? -1 : a.localeCompare(b, 'en', { numeric: true }))
 const fmt = (c) => c === undefined ? '—' : `${c.failed === 0 ? 'pass' : 'FAIL'} ${c.passed}/${c.passed + c.failed}${c.failed ? ` (${c.failed} failed)` : ''}${c.skipped ? ` +${c.skipped} skipped` : ''}`
 const table = [['Node', ...cols, 'time'], ...rows.map((r) => [r.name, ...cols.map((col) => fmt(r.cells.get(col))), `${r.seconds}s`])]
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)))
