@@ -318,7 +318,14 @@ export const putDynamoItem = async (
     ? new (await loadDocSdk()).PutCommand(sendInput as PutCommandInput)
     : new (await loadDynamoSdk()).PutItemCommand(sendInput as PutItemCommandInput)
   track(resource)
-  return await client.send(command) as PutItemOutput
+  try {
+    return await client.send(command) as PutItemOutput
+  } catch (error) {
+    // A conditional write that failed wrote nothing: the item there (another
+    // invocation's lock, say) is not ours to delete.
+    if (errorName(error) === 'ConditionalCheckFailedException') resource.done = true
+    throw error
+  }
 }
 
 /** Options of {@link deleteDynamoItems}. */

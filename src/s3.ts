@@ -220,7 +220,16 @@ export const putS3Object = async (
     byKey.set(k, fresh)
     track(fresh)
   }
-  const output = await resource.client.send(new PutObjectCommand(sendInput)) as PutObjectCommandOutput
+  let output: PutObjectCommandOutput
+  try {
+    output = await resource.client.send(new PutObjectCommand(sendInput)) as PutObjectCommandOutput
+  } catch (error) {
+    // A conditional write (IfNoneMatch / IfMatch) that failed wrote nothing: the
+    // object there is someone else's — unless an earlier put of this scope wrote it.
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+    if (resource === fresh && (status === 412 || (error as Error).name === 'PreconditionFailed')) resource.done = true
+    throw error
+  }
   if (typeof output.VersionId === 'string' && output.VersionId !== '' && output.VersionId !== 'null') {
     // Versioned bucket: delete exactly the versions written (no delete marker left behind).
     if (!resource.versionIds.includes(output.VersionId)) resource.versionIds.push(output.VersionId)
