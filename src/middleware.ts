@@ -147,8 +147,10 @@ const budgetFor = (config: ResolvedOptions, context: Partial<LambdaContextLike> 
  * skip both (another middleware returning early) — at the start of the next
  * invocation. Never masks the handler's result or error.
  *
- * Register it first (`middy().use(cleanup()).use(...)`) so its `before` runs
- * before anything can declare; see docs/exit-paths.md for the full matrix.
+ * Register it last (`middy().use(httpErrorHandler()).use(cleanup())`): its
+ * `after`/`onError` then run first, so no error handler returning a response can
+ * skip them. Register it first only when other middlewares' `before` must declare
+ * resources; see docs/exit-paths.md for the full matrix.
  *
  * @example
  * ```ts
