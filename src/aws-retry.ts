@@ -83,6 +83,45 @@ export const backoffWithin = async (attempt: number, deadlineAt: number, signal:
   return !signal.aborted
 }
 
+/** How one request sent by {@link sendUntilDeadline} ended. */
+export type SendOutcome = { ok: true } | { ok: false, error: unknown, retryable: boolean }
+
+/**
+ * Sends one request until it succeeds, until `settle` says an error is final,
+ * until an error is not retryable, or until the deadline; counts every HTTP
+ * attempt (the SDK's own retries included). A deadline miss is retryable later.
+ */
+export const sendUntilDeadline = async (
+  send: () => Promise<unknown>,
+  o: {
+    signal: AbortSignal
+    deadlineAt: number
+    deadlineError: () => unknown
+    count: (attempts: number) => void
+    /** an answer for errors that mean something here (404 = already gone, 412 = not ours) */
+    settle?: (error: unknown) => SendOutcome | undefined
+  },
+): Promise<SendOutcome> => {
+  let lastError: unknown
+  for (let attempt = 0; ; attempt++) {
+    if (o.signal.aborted) return { ok: false, error: o.deadlineError(), retryable: true }
+    try {
+      o.count(attemptsOf(await send()))
+      return { ok: true }
+    } catch (error) {
+      o.count(attemptsOf(error))
+      if (isAbort(error, o.signal)) return { ok: false, error: o.deadlineError(), retryable: true }
+      const settled = o.settle?.(error)
+      if (settled !== undefined) return settled
+      if (!isRetryable(error)) return { ok: false, error, retryable: false }
+      lastError = error
+    }
+    if (!await backoffWithin(attempt, o.deadlineAt, o.signal)) {
+      return { ok: false, error: o.signal.aborted ? o.deadlineError() : lastError, retryable: true }
+    }
+  }
+}
+
 /** Runs `tasks` with at most `limit` of them at a time; never rejects (tasks handle their errors). */
 export const pool = async (tasks: Array<() => Promise<void>>, limit: number): Promise<void> => {
   let next = 0

@@ -1,7 +1,7 @@
 import type { PutItemCommandInput, PutItemCommandOutput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput, PutCommandOutput } from '@aws-sdk/lib-dynamodb'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool,
+  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool, sendUntilDeadline,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -444,26 +444,17 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
     const Command = r.doc
       ? (await loadDocSdk()).DeleteCommand
       : (await loadDynamoSdk()).DeleteItemCommand
-    let lastError: unknown
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) { fail(group, deadlineError(), true); return }
-      try {
-        const out = await r.client.send(new Command(input as never), { abortSignal: signal })
-        outcome.requests += attemptsOf(out)
-        ok(group)
-        return
-      } catch (error) {
-        outcome.requests += attemptsOf(error)
-        if (isAbort(error, signal)) { fail(group, deadlineError(), true); return }
-        if (errorName(error) === 'ConditionalCheckFailedException') {
-          fail(group, new DynamoDeleteError(`${r.id} was not deleted: it was overwritten since putItem wrote it (${r.marker?.attribute} no longer holds this invocation's token); someone else owns it now`, 'ConditionalCheckFailedException', { cause: error }), false)
-          return
-        }
-        if (!isRetryable(error)) { fail(group, error, false); return }
-        lastError = error
-      }
-      if (!await backoffWithin(attempt, deadlineAt, signal)) { fail(group, signal.aborted ? deadlineError() : lastError, true); return }
-    }
+    const result = await sendUntilDeadline(
+      () => r.client.send(new Command(input as never), { abortSignal: signal }),
+      {
+        signal, deadlineAt, deadlineError, count: (n) => { outcome.requests += n },
+        settle: (error) => errorName(error) !== 'ConditionalCheckFailedException'
+          ? undefined
+          : { ok: false, retryable: false, error: new DynamoDeleteError(`${r.id} was not deleted: it was overwritten since putItem wrote it (${r.marker?.attribute} no longer holds this invocation's token); someone else owns it now`, 'ConditionalCheckFailedException', { cause: error }) },
+      },
+    )
+    if (result.ok) ok(group)
+    else fail(group, result.error, result.retryable)
   }
 
   await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)

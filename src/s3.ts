@@ -1,7 +1,7 @@
 import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import {
   DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient,
-  isRetryable, isRetryableCode, pool,
+  isRetryable, isRetryableCode, pool, sendUntilDeadline,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -356,29 +356,23 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
   async function deleteVerified (group: S3Resource[]): Promise<void> {
     const { DeleteObjectCommand } = await loadS3Sdk()
     const r = group[0]!
-    let lastError: unknown
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) { fail(group, deadlineError(), true); return }
-      try {
-        const out = await r.client.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: r.key, IfMatch: r.etag }), { abortSignal: signal })
-        outcome.requests += attemptsOf(out)
-        ok(group)
-        return
-      } catch (error) {
-        outcome.requests += attemptsOf(error)
-        if (isAbort(error, signal)) { fail(group, deadlineError(), true); return }
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-        const name = (error as Error).name
-        if (status === 404 || name === 'NoSuchKey') { ok(group); return } // already gone
-        if (status === 412 || name === 'PreconditionFailed') {
-          fail(group, new S3DeleteError(`${r.id} was not deleted: it changed since it was written (ETag is no longer ${r.etag}); someone else owns it now`, 'PreconditionFailed', { cause: error }), false)
-          return
-        }
-        if (!isRetryable(error)) { fail(group, error, false); return }
-        lastError = error
-      }
-      if (!await backoffWithin(attempt, deadlineAt, signal)) { fail(group, signal.aborted ? deadlineError() : lastError, true); return }
-    }
+    const result = await sendUntilDeadline(
+      () => r.client.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: r.key, IfMatch: r.etag }), { abortSignal: signal }),
+      {
+        signal, deadlineAt, deadlineError, count: (n) => { outcome.requests += n },
+        settle: (error) => {
+          const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+          const name = (error as Error).name
+          if (status === 404 || name === 'NoSuchKey') return { ok: true } // already gone
+          if (status === 412 || name === 'PreconditionFailed') {
+            return { ok: false, retryable: false, error: new S3DeleteError(`${r.id} was not deleted: it changed since it was written (ETag is no longer ${r.etag}); someone else owns it now`, 'PreconditionFailed', { cause: error }) }
+          }
+          return undefined
+        },
+      },
+    )
+    if (result.ok) ok(group)
+    else fail(group, result.error, result.retryable)
   }
 
   await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)
