@@ -6,7 +6,7 @@ import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/clien
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { existsSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import { cleanup, type CleanupReport } from '../src/index.js'
+import { cleanup, INTERNAL_DISPOSE_KEY, type CleanupReport } from '../src/index.js'
 import { startEmbedded } from '../test-support/servers.mjs'
 
 // The SDK warns once that Node 20 support ends; the demo runs on any supported Node.
@@ -86,8 +86,15 @@ const main = async (): Promise<void> => {
         .handler(async (_e: unknown, c: any) => { await work(c, d); await new Promise(() => {}) })({}, context(1500)).catch((e: Error) => e.name),
     },
     { path: "other middleware's after throws", run: async (d) => middy().use(cleanup(options)).use({ after: () => { throw new Error('serializer') } }).handler(async (_e: unknown, c: any) => { await work(c, d); return 'ok' })({}, context()).catch((e: Error) => `rethrown: ${e.message}`) },
-    { path: 'onError returns a response', run: async (d) => JSON.stringify(await middy().use(cleanup(options)).use({ onError: () => ({ statusCode: 500 }) }).handler(async (_e: unknown, c: any) => { await work(c, d); throw new Error('x') })({}, context())) },
+    { path: 'onError returns a response, cleanup() last', run: async (d) => JSON.stringify(await middy().use({ onError: () => ({ statusCode: 500 }) }).use(cleanup(options)).handler(async (_e: unknown, c: any) => { await work(c, d); throw new Error('x') })({}, context())) },
+    { path: 'onError returns a response, cleanup() first', run: async (d) => JSON.stringify(await middy().use(cleanup(options)).use({ onError: () => ({ statusCode: 500 }) }).handler(async (_e: unknown, c: any) => { await work(c, d); throw new Error('x') })({}, context())) },
     { path: 'early return from before (cache hit)', run: async (d) => String(await middy().use(cleanup(options)).use({ before: async (r: any) => { await work(r.context, d); return 'cached' } }).handler(async () => 'fresh')({}, context())) },
+    {
+      path: 'early return, cooperative middleware',
+      run: async (d) => String(await middy().use(cleanup(options)).use({
+        before: async (r: any) => { await work(r.context, d); await r.internal[INTERNAL_DISPOSE_KEY](); return 'cached' },
+      }).handler(async () => 'fresh')({}, context())),
+    },
     {
       path: '2 concurrent invocations',
       run: async (d) => {
@@ -113,7 +120,8 @@ const main = async (): Promise<void> => {
   console.log(line(rows[0]!))
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
   for (const r of rows.slice(1)) console.log(line(r))
-  console.log('\n"left after invocation" > 0 only where Middy skipped cleanup\'s after/onError; the next invocation sweeps it.')
+  console.log('\n"left after invocation" > 0 only where Middy skipped cleanup\'s after/onError (see docs/exit-paths.md);')
+  console.log('the next invocation\'s before sweeps it in the background and its after waits for the sweep.')
   s3.destroy()
   dynamodb.destroy()
   await backend.stop()
