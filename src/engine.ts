@@ -48,6 +48,9 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
   report.resources = work.resources
   const deadline = new Deadline(options.budgetMs, options.signal)
   const fail = (item: TrackedItem, error: unknown, retryable: boolean): void => {
+    // A per-invocation dir that only held the journal: bookkeeping, not a declared
+    // resource, and its removal was started anyway; a dead process's is swept later.
+    if (item.type === 'path' && item.covers === 0) return
     const entry: FailedResource = { kind: item.kind, id: item.id, error }
     if (retryable && item.attempts + 1 < MAX_ATTEMPTS) {
       item.attempts++
@@ -61,6 +64,9 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
 
   try {
     await Promise.all([runRemote(work.remote, deadline, options, ok, fail, report), runLocal(work, deadline, ok, fail)])
+    // Last, once remote deletes are done: the per-invocation dir holds their journal,
+    // which lets the next process finish them if this one is killed meanwhile.
+    if (work.dirs.length > 0) await removeAll(work.dirs, deadline, ok, fail)
   } finally {
     deadline.clear()
   }
@@ -93,17 +99,20 @@ const runLocal = async (
       fail(item, error, false)
     }
   }
-  const removeAll = (items: PathItem[]): Promise<unknown> => Promise.all(items.map(async (item) => {
-    try {
-      await deadline.race(removePath(item.real, item.roots))
-      ok(item)
-    } catch (error) {
-      fail(item, error, error instanceof CleanupDeadlineError || isTransientFsError(error))
-    }
-  }))
-  if (work.paths.length > 0) await removeAll(work.paths)
-  if (work.dirs.length > 0) await removeAll(work.dirs)
+  if (work.paths.length > 0) await removeAll(work.paths, deadline, ok, fail)
 }
+
+const removeAll = (
+  items: PathItem[], deadline: Deadline,
+  ok: (i: TrackedItem) => void, fail: (i: TrackedItem, e: unknown, retryable: boolean) => void,
+): Promise<unknown> => Promise.all(items.map(async (item) => {
+  try {
+    await deadline.race(removePath(item.real, item.roots))
+    ok(item)
+  } catch (error) {
+    fail(item, error, error instanceof CleanupDeadlineError || isTransientFsError(error))
+  }
+}))
 
 const isTransientFsError = (e: unknown): boolean => {
   const code = (e as NodeJS.ErrnoException | undefined)?.code

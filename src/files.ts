@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { CleanupDeclarationError } from './errors.js'
+import { readJournal } from './journal.js'
 
 // Per-invocation directories are named `middy-cleanup-<pid>-<threadId>-<random>`
 // so a later process can tell whose they were: a directory of a dead PID, or of
@@ -88,10 +89,14 @@ const pidAlive = (pid: number): boolean => {
 /**
  * Removes per-invocation directories left in os.tmpdir() by a process that died
  * (crash, timeout: Lambda keeps /tmp) or by this process's own ended invocations.
- * `owned` holds the directories of scopes still running in this process.
+ * `owned` holds the directories of scopes still running in this process. A
+ * directory with a journal of remote resources is handed to `onJournal` (which
+ * deletes them, then the directory) and left alone when there is none.
  */
-export const sweepStaleInvocationDirs = async (owned: ReadonlySet<string>): Promise<string[]> => {
-  const root = tmpdir()
+export const sweepStaleInvocationDirs = async (
+  owned: ReadonlySet<string>, onJournal?: (dir: string, entries: unknown[]) => void,
+): Promise<string[]> => {
+  const root = realResolve(tmpdir())
   let names: string[]
   try { names = await readdir(root) } catch { return [] }
   const removed: string[] = []
@@ -103,6 +108,8 @@ export const sweepStaleInvocationDirs = async (owned: ReadonlySet<string>): Prom
     const pid = Number(m[1])
     const ours = pid === process.pid && Number(m[2]) === threadId
     if (!ours && pidAlive(pid)) return
+    const journal = readJournal(dir)
+    if (journal.length > 0) { onJournal?.(dir, journal); return }
     try { await rm(dir, { recursive: true, force: true }); removed.push(dir) } catch { /* reported by the next sweep */ }
   }))
   return removed

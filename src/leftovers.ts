@@ -1,6 +1,9 @@
 import { addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
-import { sweepStaleInvocationDirs } from './files.js'
+import { tmpdir } from 'node:os'
+import { resolveAllowedRoots, sweepStaleInvocationDirs } from './files.js'
+import { reviveJournal } from './journal.js'
+import type { ResolvedOptions } from './options.js'
 import type { Logger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
 import type { TrackedItem } from './tracked.js'
@@ -49,11 +52,11 @@ export const hasPendingWork = (): boolean => {
  * per-invocation directories of a previous process. The invocation that
  * started it waits for it (bounded) in its own after/onError.
  */
-export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?: (r: CleanupReport) => unknown): Promise<unknown> => {
+export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?: (r: CleanupReport) => unknown, config?: ResolvedOptions): Promise<unknown> => {
   if (state.background !== undefined) return state.background
   const run = (async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
-    const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false })
+    const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false, config })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
       try { await onReport?.(report) } catch (e) { logger.warn(`cleanup: onReport threw: ${describeError(e)}`) }
@@ -64,25 +67,41 @@ export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?
   return run
 }
 
-interface FlushOptions { exitPath: ExitPath, budgetMs: number, logger: Logger, includeActive: boolean, signal?: AbortSignal }
+interface FlushOptions {
+  exitPath: ExitPath
+  budgetMs: number
+  logger: Logger
+  includeActive: boolean
+  signal?: AbortSignal
+  /** the clients and allow-lists to finish a dead process's journaled S3/DynamoDB resources with */
+  config?: ResolvedOptions
+}
 
 const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupReport, scopeReports: CleanupReport[] }> => {
   const started = performance.now()
   const report = emptyReport(o.exitPath)
   const scopes = [...state.active].filter((s) => o.includeActive || s.isOrphaned())
   const scopeReports = Promise.all(scopes.map((s) => s.disposeAs(o.includeActive ? o.exitPath : 'early-return', o.budgetMs)))
+  const journaled: TrackedItem[] = []
   if (!state.sweptStaleDirs) {
     state.sweptStaleDirs = true
     const owned = new Set<string>()
     for (const s of state.active) if (s.invocationDir !== undefined) owned.add(s.invocationDir)
-    const removed = await sweepStaleInvocationDirs(owned)
+    const config = o.config
+    const removed = await sweepStaleInvocationDirs(owned, config === undefined ? undefined : (dir, entries) => {
+      // A process killed outright: delete what it declared, then its directory.
+      const { items, refused } = reviveJournal(entries, config)
+      journaled.push(...items)
+      journaled.push({ type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: resolveAllowedRoots([tmpdir()]), attempts: 0, covers: 1 })
+      o.logger.warn(`cleanup: ${dir} was left by a process killed outright; deleting the ${items.length} S3 object(s) / DynamoDB item(s) its journal lists${refused.length > 0 ? `; not deleting ${refused.length}: ${refused.slice(0, 3).join('; ')}` : ''}`)
+    })
     if (removed.length > 0) {
       report.resources += removed.length
       report.cleaned += removed.length
       o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) left by an earlier process or invocation (crash, timeout or early return): ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', …' : ''}`)
     }
   }
-  const items = state.leftovers.splice(0)
+  const items = [...journaled, ...state.leftovers.splice(0)]
   if (items.length > 0) {
     const work = emptyWork()
     for (const item of items) addToWork(work, item)

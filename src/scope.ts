@@ -1,9 +1,10 @@
 import { runInScope } from './context.js'
+import { appendJournal, journalLine } from './journal.js'
 import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
 import { CleanupDeclarationError, describeError } from './errors.js'
 import { checkPath, createTempDir, createTempFile, invocationDirName, realResolve } from './files.js'
-import { type RegisteredScope, logFailures, retryLater, state } from './leftovers.js'
+import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
@@ -91,6 +92,7 @@ export class CleanupScope implements RegisteredScope {
   #request: RequestTrace | undefined
   #locals: Map<object, unknown> | undefined
   #ids: Set<string> | undefined
+  #journalLines: string[] | undefined
   #emptyExit: ExitPath | undefined
   /** @internal Runs after disposal, before `onReport` (leak detection adds `report.leaks` here). Never throws. */
   beforeReport: ((report: CleanupReport) => void | Promise<void>) | undefined
@@ -270,7 +272,8 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   trackRemote<R extends RemoteResource> (deleter: RemoteDeleter<R>, resource: R): void {
-    this.#track({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 } satisfies RemoteItem)
+    const tracked = this.#track({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 } satisfies RemoteItem)
+    if (tracked) this.#journal(resource)
   }
 
   /** @internal Per-invocation values of `invocationLocal()`. */
@@ -383,21 +386,31 @@ export class CleanupScope implements RegisteredScope {
     return report
   }
 
-  #track (item: TrackedItem): void {
-    if (this.#state !== 'active') { this.#late(item); return }
+  /** Returns true when the item is now tracked by this (active) scope. */
+  #track (item: TrackedItem): boolean {
+    if (this.#state !== 'active') { this.#late(item); return false }
     if (item.type !== 'disposer') {
       // Declared twice (same path, same object or item): deleted, and counted, once.
       const ids = this.#ids ??= new Set()
-      if (ids.has(item.id)) return
+      if (ids.has(item.id)) return false
       ids.add(item.id)
     }
     this.#register()
     ;(this.#items ??= []).push(item)
+    return true
   }
 
   #invocationDir (): Promise<PathItem> {
     if (this.#dirReady !== undefined) return this.#dirReady
-    // Registered before it exists, so a directory whose creation is interrupted is still removed.
+    const item = this.#dirItem()
+    const ready = mkdir(item.real, { recursive: true, mode: 0o700 }).then(() => item)
+    this.#dirReady = ready
+    return ready
+  }
+
+  // Registered before it exists, so a directory whose creation is interrupted is still removed.
+  #dirItem (): PathItem {
+    if (this.#dir !== undefined) return this.#dir
     const real = join(realTmpdir(), invocationDirName())
     const item: PathItem = { type: 'path', kind: 'path', id: `dir:${real}`, real, roots: [realTmpdir()], attempts: 0, covers: 0 }
     if (this.#state === 'active') {
@@ -406,9 +419,25 @@ export class CleanupScope implements RegisteredScope {
     } else {
       this.#late(item)
     }
-    const ready = mkdir(real, { mode: 0o700 }).then(() => item)
-    this.#dirReady = ready
-    return ready
+    return item
+  }
+
+  // Remote declarations are journaled in the per-invocation dir (see journal.ts), in
+  // one synchronous write per tick: before the request that creates them goes out.
+  #journal (resource: RemoteResource): void {
+    const line = journalLine(resource)
+    if (line === undefined) return
+    const pending = this.#journalLines ??= []
+    pending.push(line)
+    if (pending.length > 1) return
+    const dir = this.#dirItem().real
+    queueMicrotask(() => {
+      const lines = this.#journalLines ?? []
+      this.#journalLines = undefined
+      // disposal already has these resources (and removes the dir): do not recreate it
+      if (this.#state !== 'active' || lines.length === 0) return
+      try { appendJournal(dir, lines) } catch (e) { warnOnceJournal(this.config.logger, e) }
+    })
   }
 
   // Code still running after its invocation timed out: throwing here would be an
@@ -429,6 +458,9 @@ export class CleanupScope implements RegisteredScope {
 if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
   Object.defineProperty(CleanupScope.prototype, asyncDisposeSymbol, { value: CleanupScope.prototype.dispose, writable: true, configurable: true })
 }
+
+const warnOnceJournal = (logger: ResolvedOptions['logger'], e: unknown): void =>
+  warnOnce(logger, 'journal', `cleanup: could not write the journal of temp S3 objects / DynamoDB items to /tmp (${describeError(e)}); they are still deleted on every exit path, but not after a hard kill.`)
 
 let realTmp: string | undefined
 const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
