@@ -1,23 +1,17 @@
 // A conditional write that fails wrote nothing: what is there belongs to someone
 // else (another invocation's lock) and cleanup must leave it alone — on real servers.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { CleanupScope } from '../src/index.js'
-import { backends, createBucket, createTable, dynamoClient, itemExists, objectExists, recordingLogger, s3Client, type BackendInfo } from './support/backends.js'
+import { backends, itemExists, objectExists, recordingLogger, type BackendInfo, withBackend } from './support/backends.js'
 
 describe.each(backends())('conditional writes on $name', (b: BackendInfo) => {
   let s3: S3Client
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb)
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) })
 
   it("putItem with a failed ConditionExpression does not delete the other owner's item", async () => {
     const key = { pk: { S: 'job#1' }, sk: { S: 'lock' } }

@@ -1,13 +1,12 @@
 // Every exit path of a real Middy handler (5, 6 and 7) with temp S3 objects and DynamoDB
 // items, against real servers (embedded fauxqs + dynalite, and moto_server when on PATH).
 // After each invocation the servers are asked (HeadObject / GetItem), not mocks.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { cleanup, leftoverCount, INTERNAL_DISPOSE_KEY, type CleanupReport } from '../src/index.js'
 import {
-  backends, countRequests, createBucket, createTable, dynamoClient, existingKeys, itemExists, listKeys, objectExists,
-  putObjectsFast, s3Client, uid, type BackendInfo,
+  backends, countRequests, createTable, dynamoClient, existingKeys, itemExists, listKeys, objectExists, putObjectsFast, s3Client, uid, type BackendInfo, withBackend
 } from './support/backends.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { gate, lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
@@ -19,13 +18,7 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb)
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) })
 
   interface Declared { objects: string[], items: Key[] }
   /** What a handler does: two objects (one put, one declared) and two items (one put, one declared). */

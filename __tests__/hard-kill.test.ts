@@ -2,14 +2,14 @@
 // all. Lambda keeps /tmp, so the next process's first invocation finds the dead one's
 // per-invocation dir and its journal, deletes the S3 objects and DynamoDB items listed
 // there (with its own clients and allow-lists), then the dir. Real processes, real servers.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { backends, createBucket, createTable, dynamoClient, itemExists, objectExists, s3Client, type BackendInfo } from './support/backends.js'
+import { backends, itemExists, objectExists, type BackendInfo, withBackend } from './support/backends.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/hard-kill.ts', import.meta.url))
 
@@ -26,13 +26,7 @@ describe.each(backends())('hard kill on $name', (b: BackendInfo) => {
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb)
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) })
 
   it('the next process deletes what the killed one declared, then its temp dir', async () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'killed/b', Body: 'made elsewhere' }))

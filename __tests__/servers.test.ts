@@ -1,11 +1,11 @@
 // Smoke test of the test infrastructure: each backend globalSetup started is a real S3 and a
 // real DynamoDB over HTTP on 127.0.0.1, and the fault proxy injects what it promises.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { DeleteObjectCommand, DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { BatchWriteItemCommand, DeleteItemCommand, DescribeTableCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb'
 import {
-  backends, countRequests, createBucket, createTable, docClient, dynamoClient, objectExists, itemExists, s3Client, type BackendInfo,
+  backends, countRequests, docClient, dynamoClient, objectExists, itemExists, s3Client, type BackendInfo, withBackend
 } from './support/backends.js'
 import { slowDown, startFaultProxy } from './support/fault-proxy.js'
 
@@ -26,13 +26,7 @@ describe.each(backends())('$name backend', (b: BackendInfo) => {
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb)
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) })
 
   it('S3: put, head, delete, head again', async () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'a.txt', Body: 'hello' }))

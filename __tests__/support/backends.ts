@@ -1,6 +1,6 @@
 // Test helpers over the real S3 + DynamoDB servers started by global-setup.mjs.
 import { randomBytes } from 'node:crypto'
-import { jest } from '@jest/globals'
+import { afterAll, beforeAll, jest } from '@jest/globals'
 import { Agent, request } from 'node:http'
 import {
   CreateBucketCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand,
@@ -210,4 +210,22 @@ export const recordingLogger = () => {
   const lines: string[] = []
   const rec = (level: string) => jest.fn((msg: unknown, ..._extra: unknown[]) => { lines.push(`${level}: ${String(msg)}`) })
   return { warn: rec('warn'), error: rec('error'), debug: rec('debug'), info: rec('info'), lines: (): string[] => lines }
+}
+
+/** Real clients, a fresh bucket and a fresh table on one backend, for one describe block. */
+export interface BackendEnv { s3: S3Client, ddb: DynamoDBClient, bucket: string, table: string }
+
+/**
+ * Makes a {@link BackendEnv} in `beforeAll` (handed to `use`, which keeps what it
+ * needs) and destroys the clients in `afterAll`.
+ */
+export const withBackend = (b: BackendInfo, use: (env: BackendEnv) => void): void => {
+  let env: BackendEnv | undefined
+  beforeAll(async () => {
+    const s3 = s3Client(b)
+    const ddb = dynamoClient(b)
+    env = { s3, ddb, bucket: await createBucket(s3), table: await createTable(ddb) }
+    use(env)
+  })
+  afterAll(() => { env?.s3.destroy(); env?.ddb.destroy() })
 }
