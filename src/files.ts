@@ -45,6 +45,10 @@ export const isInside = (root: string, target: string): boolean => {
   return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel)
 }
 
+let realTmp: string | undefined
+/** os.tmpdir() with symlinks resolved (once per process): where per-invocation dirs live. */
+export const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
+
 export const resolveAllowedRoots = (roots: readonly string[]): string[] => roots.map((r) => realResolve(r))
 
 /** Validates a `path()` declaration; returns the resolved real path that will be removed. */
@@ -96,7 +100,7 @@ const pidAlive = (pid: number): boolean => {
 export const sweepStaleInvocationDirs = async (
   owned: ReadonlySet<string>, onJournal?: (dir: string, entries: unknown[]) => void,
 ): Promise<string[]> => {
-  const root = realResolve(tmpdir())
+  const root = realTmpdir()
   let names: string[]
   try { names = await readdir(root) } catch { return [] }
   const removed: string[] = []

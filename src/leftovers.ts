@@ -1,7 +1,6 @@
 import { addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
-import { tmpdir } from 'node:os'
-import { resolveAllowedRoots, sweepStaleInvocationDirs } from './files.js'
+import { realTmpdir, sweepStaleInvocationDirs } from './files.js'
 import { reviveJournal } from './journal.js'
 import type { ResolvedOptions } from './options.js'
 import type { Logger } from './logger.js'
@@ -92,7 +91,7 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
       // A process killed outright: delete what it declared, then its directory.
       const { items, refused } = reviveJournal(entries, config)
       journaled.push(...items)
-      journaled.push({ type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: resolveAllowedRoots([tmpdir()]), attempts: 0, covers: 1 })
+      journaled.push({ type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: [realTmpdir()], attempts: 0, covers: 1 })
       o.logger.warn(`cleanup: ${dir} was left by a process killed outright; deleting the ${items.length} S3 object(s) / DynamoDB item(s) its journal lists${refused.length > 0 ? `; not deleting ${refused.length}: ${refused.slice(0, 3).join('; ')}` : ''}`)
     })
     if (removed.length > 0) {

@@ -3,7 +3,7 @@ import { appendJournal, journalLine } from './journal.js'
 import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
 import { CleanupDeclarationError, describeError } from './errors.js'
-import { checkPath, createTempDir, createTempFile, invocationDirName, realResolve } from './files.js'
+import { checkPath, createTempDir, createTempFile, invocationDirName, realTmpdir } from './files.js'
 import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
@@ -12,7 +12,6 @@ import { type PutObjectOptions, type S3ObjectTarget, putS3Object, s3Deleter, s3R
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
 import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import { mkdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /**
@@ -462,5 +461,3 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
 const warnOnceJournal = (logger: ResolvedOptions['logger'], e: unknown): void =>
   warnOnce(logger, 'journal', `cleanup: could not write the journal of temp S3 objects / DynamoDB items to /tmp (${describeError(e)}); they are still deleted on every exit path, but not after a hard kill.`)
 
-let realTmp: string | undefined
-const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
