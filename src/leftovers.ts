@@ -51,7 +51,8 @@ export const hasPendingWork = (): boolean => {
  * per-invocation directories of a previous process. The invocation that
  * started it waits for it (bounded) in its own after/onError.
  */
-export const startBackgroundSweep = (budgetMs: number, logger: Logger, onReport?: (r: CleanupReport) => unknown, config?: ResolvedOptions): Promise<unknown> => {
+export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions): Promise<unknown> => {
+  const { logger, onReport } = config
   if (state.background !== undefined) return state.background
   const run = (async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.

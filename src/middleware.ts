@@ -178,7 +178,7 @@ export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
       internal[INTERNAL_DISPOSE_KEY] = (): Promise<CleanupReport> => scope.disposeAs('early-return', budgetFor(config, request.context))
     }
     enterScope(scope)
-    if (hasPendingWork()) startBackgroundSweep(budgetFor(config, request.context), config.logger, config.onReport, config)
+    if (hasPendingWork()) startBackgroundSweep(budgetFor(config, request.context), config)
   }
 
   const finish = async (request: WithScope, exitPath: ExitPath): Promise<CleanupReport | undefined> => {
