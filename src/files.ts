@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs'
+import { lstatSync, realpathSync } from 'node:fs'
 import { mkdir, open, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -25,18 +25,36 @@ export const uniqueName = (): string => {
 
 export const invocationDirName = (): string => `${DIR_PREFIX}${process.pid}-${threadId}-${uniqueName()}`
 
-/** Resolves `..` and symlinks; for a path that does not exist yet, resolves its nearest existing ancestor. */
+const lexists = (p: string): boolean => { try { lstatSync(p); return true } catch { return false } }
+
+/**
+ * Resolves `..` and symlinks; for a path that does not exist yet, resolves its nearest
+ * existing ancestor. Throws (ENOENT) when that ancestor is a dangling symlink: what it
+ * will point to is unknown, so nothing under it can be judged inside or outside a root.
+ */
 export const realResolve = (p: string): string => {
   const absolute = resolve(p)
   let existing = absolute
   const rest: string[] = []
-  while (!existsSync(existing)) {
+  while (!lexists(existing)) {
     const parent = dirname(existing)
     if (parent === existing) break
     rest.unshift(basename(existing))
     existing = parent
   }
   return join(realpathSync(existing), ...rest)
+}
+
+/**
+ * The real path of `p` itself: its parent directory resolved (`..`, symlinks), its
+ * last component kept as is. For a symlink that is the link, never its target, so
+ * `path(link)` removes the link and the allow-list is checked against where the link is.
+ */
+export const realPathOf = (p: string): string => {
+  const absolute = resolve(p)
+  const parent = dirname(absolute)
+  if (parent === absolute) return absolute
+  return join(realResolve(parent), basename(absolute))
 }
 
 /** True when `target` is strictly inside `root` (the root itself is not deletable). */
@@ -51,26 +69,36 @@ export const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
 
 export const resolveAllowedRoots = (roots: readonly string[]): string[] => roots.map((r) => realResolve(r))
 
-/** Validates a `path()` declaration; returns the resolved real path that will be removed. */
+/** Validates a `path()` declaration; returns the real path (real parent + last component) that will be removed. */
 export const checkPath = (p: unknown, roots: readonly string[]): string => {
   if (typeof p !== 'string' || p.trim() === '') {
     throw new CleanupDeclarationError(`cleanup: path() needs a non-empty string; got ${p === '' ? 'an empty string' : typeof p}. Pass the file or directory to remove, e.g. context.cleanup.path('/tmp/out.jpg').`)
   }
   if (p.includes('\0')) throw new CleanupDeclarationError('cleanup: path() got a path with a NUL byte; pass a real file system path.')
-  const real = realResolve(p)
+  let real: string
+  try { real = realPathOf(p) } catch (e) {
+    throw new CleanupDeclarationError(`cleanup: path('${p}') cannot be resolved: a directory on the way is a dangling symlink (${(e as Error).message}). Declare the path once its directory exists.`)
+  }
   if (!roots.some((root) => isInside(root, real))) {
     throw new CleanupDeclarationError(`cleanup: path('${p}') resolves to '${real}', which is outside allow.paths [${roots.join(', ')}]. Create temp files with context.cleanup.tempFile(), or add the directory to cleanup({ allow: { paths: [...] } }).`)
   }
   return real
 }
 
-/** Removes a declared path, re-checking the allow-list so a path swapped for a symlink since declaration is refused. */
+/**
+ * Removes a declared path. Its parent is resolved again, so a directory on the way
+ * swapped for a symlink since declaration is refused when it now leads outside the
+ * allow-list; a last component swapped for a symlink is unlinked (fs.rm never follows it).
+ */
 export const removePath = async (real: string, roots: readonly string[]): Promise<void> => {
-  const again = realResolve(real)
+  let again: string
+  try { again = realPathOf(real) } catch (e) {
+    throw new CleanupDeclarationError(`cleanup: refused to remove '${real}': its directory cannot be resolved any more (${(e as Error).message}), so it cannot be shown to be inside allow.paths`)
+  }
   if (!roots.some((root) => isInside(root, again))) {
     throw new CleanupDeclarationError(`cleanup: refused to remove '${real}': it now resolves to '${again}', outside allow.paths`)
   }
-  await rm(real, { recursive: true, force: true, maxRetries: 2 })
+  await rm(again, { recursive: true, force: true, maxRetries: 2 })
 }
 
 export const createTempFile = async (dir: string, prefix = '', suffix = ''): Promise<string> => {
