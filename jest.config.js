@@ -1,5 +1,10 @@
 import { createDefaultEsmPreset } from 'ts-jest'
 
+// Tests only: the AWS SDK warns once per module instance that it will require Node >= 22,
+// i.e. once per test file and child process on Node 20. Set here, in jest's own process,
+// so the workers and every child process they spawn inherit it. Users still see it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 /** @type {import('jest').Config} */
 export default {
   ...createDefaultEsmPreset({ tsconfig: 'tsconfig.json' }),
