@@ -1,4 +1,3 @@
-import { closeSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
 import { describeError } from '../errors.js'
@@ -6,7 +5,8 @@ import { warnOnce } from '../leftovers.js'
 import type { Logger } from '../logger.js'
 import type { CleanupReport } from '../report.js'
 import { type LeakConfig, OPTION } from './options.js'
-import { activeHandles, fdTarget, fdType, listTmpCached, openFds, retainedMemory, sizeOf } from './probes.js'
+import { HandleJudge } from './handles.js'
+import { activeHandles, type FdInfo, listTmpCached, openFds, retainedMemory, sizeOf } from './probes.js'
 import type { LeakFinding } from './types.js'
 import { readWatched } from './watch.js'
 
@@ -15,7 +15,8 @@ export interface LeakBaseline {
   /** value of the process-wide invocation counter when taken: another invocation starting meanwhile taints it */
   readonly epoch: number
   readonly handles: Map<string, number> | undefined
-  readonly fds: Set<string> | undefined
+  /** open descriptors and what each points to (Linux) */
+  readonly fds: Map<number, FdInfo> | undefined
   readonly tmp: Set<string> | undefined
   readonly watched: Map<string, number> | undefined
 }
@@ -56,23 +57,7 @@ const settle = async (turns: number): Promise<void> => {
 }
 const SETTLE_TURNS = 3
 const MAX_TARGETS = 5
-const MAX_READLINKS = 32
 const WARMUP_SAMPLES = 10
-
-/**
- * `/proc/self/fd` lists the descriptor readdir itself used: the lowest free one,
- * which is free again after the call. Opening /dev/null takes that very number.
- */
-const fdsWithoutOwn = (): Set<string> | undefined => {
-  const fds = openFds()
-  if (fds === undefined) return undefined
-  try {
-    const own = openSync('/dev/null', 'r')
-    closeSync(own)
-    fds.delete(String(own))
-  } catch { /* counts stay one high on both sides */ }
-  return fds
-}
 
 const trail = (values: number[]): string => (values.length <= 5 ? values : [values[0], values[1], '…', values[values.length - 1]]).join(' → ')
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`
@@ -80,7 +65,6 @@ const round = (n: number): number => Math.round(n * 100) / 100
 const listTypes = (byType: Record<string, number>): string =>
   Object.entries(byType).sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} +${n}`).join(', ')
 
-interface HandleStreak { n: number, total: number, byType: Record<string, number>, targets: string[], fdsBefore: number | undefined, fdsAfter: number | undefined }
 interface TmpStreak { n: number, entries: number, bytes: number, paths: string[] }
 interface ValueStreak { n: number, values: number[] }
 
@@ -95,7 +79,7 @@ export class LeakDetector {
   readonly #config: LeakConfig
   readonly #logger: Logger
   #calls = 0
-  #handles: HandleStreak = emptyHandleStreak()
+  readonly #handles: HandleJudge
   #tmp: TmpStreak = { n: 0, entries: 0, bytes: 0, paths: [] }
   readonly #values = new Map<string, ValueStreak>()
   #reportedGc = 0
@@ -103,6 +87,7 @@ export class LeakDetector {
   constructor (config: LeakConfig, logger: Logger) {
     this.#config = config
     this.#logger = logger
+    this.#handles = new HandleJudge(config.confirm)
   }
 
   /** @internal Called from the middleware's `before`: bookkeeping, and a baseline one invocation in `every`. */
@@ -129,7 +114,7 @@ export class LeakDetector {
     return {
       epoch: shared.epoch,
       handles: c.handles ? activeHandles() : undefined,
-      fds: c.handles ? fdsWithoutOwn() : undefined,
+      fds: c.handles ? openFds() : undefined,
       tmp: c.tmp === undefined ? undefined : listTmpCached(c.tmp.dir, c.tmp.maxDepth, c.tmp.maxEntries),
       watched: c.globals ? readWatched() : undefined,
     }
@@ -178,52 +163,15 @@ export class LeakDetector {
   }
 
   #compareHandles (base: LeakBaseline, findings: LeakFinding[]): void {
-    const byType: Record<string, number> = {}
-    let handleGrowth = 0
-    for (const [type, n] of activeHandles()) {
-      const d = n - (base.handles?.get(type) ?? 0)
-      if (d > 0) { byType[type] = d; handleGrowth += d }
-    }
-    const fds = base.fds === undefined ? undefined : fdsWithoutOwn()
-    let fdGrowth = 0
-    const targets: string[] = []
-    if (fds !== undefined && base.fds !== undefined) {
-      fdGrowth = fds.size - base.fds.size
-      let reads = 0
-      if (fdGrowth > 0) {
-        for (const fd of fds) {
-          if (base.fds.has(fd)) continue
-          if (++reads > MAX_READLINKS) break
-          const target = fdTarget(fd)
-          if (target === undefined) continue
-          const type = `fd:${fdType(target)}`
-          byType[type] = (byType[type] ?? 0) + 1
-          targets.push(target)
-        }
-      }
-    }
-    const growth = Math.max(fdGrowth, handleGrowth)
-    const s = this.#handles
-    if (growth <= 0) { this.#handles = emptyHandleStreak(); return }
-    if (s.n === 0) s.fdsBefore = base.fds?.size
-    s.n++
-    s.total += growth
-    s.fdsAfter = fds?.size
-    for (const [t, n] of Object.entries(byType)) s.byType[t] = (s.byType[t] ?? 0) + n
-    for (const t of targets) if (s.targets.length < MAX_TARGETS && !s.targets.includes(t)) s.targets.push(t)
-    if (s.n < this.#config.confirm) return
-    const perInvocation = round(s.total / s.n)
-    const fdText = s.fdsBefore !== undefined && s.fdsAfter !== undefined ? `; open file descriptors ${s.fdsBefore} → ${s.fdsAfter}` : ''
+    const v = this.#handles.judge(base.handles ?? new Map(), activeHandles(), base.fds, base.fds === undefined ? undefined : openFds())
+    if (v === undefined) return
+    const d = v.details
+    const fdText = d.fds !== undefined ? `; open file descriptors ${d.fds.before} → ${d.fds.after}` : ''
     findings.push({
       kind: 'handles',
-      message: `open handles grew in each of the last ${s.n} invocations: +${perInvocation} per invocation (${listTypes(s.byType)}${fdText})${s.targets.length > 0 ? `; new: ${s.targets.join(', ')}` : ''}.`,
-      growth: perInvocation,
-      details: {
-        invocations: s.n,
-        byType: { ...s.byType },
-        targets: [...s.targets],
-        ...(s.fdsBefore !== undefined && s.fdsAfter !== undefined ? { fds: { before: s.fdsBefore, after: s.fdsAfter } } : {}),
-      },
+      message: `open handles grew in each of the last ${d.invocations} invocations: +${v.growth} per invocation (${listTypes(d.byType)}${fdText})${d.targets.length > 0 ? `; new: ${d.targets.join(', ')}` : ''}.`,
+      growth: v.growth,
+      details: d,
       fix: FIX.handles,
     })
   }
@@ -335,8 +283,6 @@ const observeGc = (): void => {
   })
   observer.observe({ entryTypes: ['gc'] })
 }
-
-const emptyHandleStreak = (): HandleStreak => ({ n: 0, total: 0, byType: {}, targets: [], fdsBefore: undefined, fdsAfter: undefined })
 
 /** @internal The detector of a validated `cleanup()` config, or undefined when detection is off. */
 export const leakDetectorFor = (config: { extra: Readonly<Record<string, unknown>>, logger: Logger }): LeakDetector | undefined => {

@@ -30,17 +30,21 @@ interface FindingOf<K extends LeakKind, D> {
  * ```
  */
 export interface HandleLeakDetails {
-  /** Sampled invocations in a row that each ended with more open than they started with. */
+  /**
+   * Sampled invocations in a row that each left more of the same type and target open
+   * (the longest streak among the types named in `byType`).
+   */
   invocations: number
   /**
-   * Net growth over those invocations, by type: `fd:file`, `fd:socket`, `fd:pipe`,
-   * `fd:anon`, `fd:other` (Linux `/proc/self/fd`) and the types of
-   * `process.getActiveResourcesInfo()` (`TCPSocketWrap`, `Timeout`, …).
+   * What those invocations left open, by type — only the types and targets that grew
+   * on their own, never what merely opened and closed beside them: `fd:file`,
+   * `fd:socket`, `fd:pipe`, `fd:anon`, `fd:other` (Linux `/proc/self/fd`) and the
+   * types of `process.getActiveResourcesInfo()` (`TCPSocketWrap`, `Timeout`, …).
    */
   byType: Record<string, number>
-  /** A few targets of the new descriptors, e.g. `/var/task/data.csv`, `socket:[81723]`. */
+  /** A few targets of the descriptors left open, e.g. `/var/task/data.csv`, `socket:[81723]`. */
   targets: string[]
-  /** Open descriptors at the start of the first and the end of the last of those invocations (Linux). */
+  /** All open descriptors at the start of the first and the end of the last of those invocations (Linux). */
   fds?: { before: number, after: number }
 }
 
