@@ -2,7 +2,8 @@
 # Packaging check, as a user meets the package: `npm pack`, then fresh projects outside
 # the repo that install the tarball from disk (everything else from the npm registry, at
 # the versions this repo's lockfile pins):
-#   1. full:   tarball + @middy/core + the three AWS SDK clients + typescript. Runs an ESM
+#   1. full:   tarball + @middy/core + the three AWS SDK clients + Powertools Idempotency
+#              (examples/idempotency.ts) + typescript. Runs an ESM
 #              consumer script (a temp file is removed), type-checks a consumer .ts and the
 #              examples/ (copied as they are) with moduleResolution nodenext,
 #              then runs the compiled examples against the embedded S3/DynamoDB servers.
@@ -57,7 +58,8 @@ echo '{ "name": "consumer-full", "private": true, "type": "module" }' > "$full/p
 ( cd "$full" && npm_i "$tarball" "@middy/core@$(v @middy/core)" \
     "@aws-sdk/client-s3@$(v @aws-sdk/client-s3)" "@aws-sdk/client-dynamodb@$(v @aws-sdk/client-dynamodb)" \
     "@aws-sdk/lib-dynamodb@$(v @aws-sdk/lib-dynamodb)" "typescript@$(v typescript)" "@types/node@$(v @types/node)" \
-    "@types/aws-lambda@$(v @types/aws-lambda)" )
+    "@types/aws-lambda@$(v @types/aws-lambda)" \
+    "@aws-lambda-powertools/idempotency@$(v @aws-lambda-powertools/idempotency)" )
 
 cat > "$full/consumer.mjs" <<'JS'
 // Plain ESM, as a user writes it: a Middy handler whose temp file must be gone afterwards.
