@@ -1,23 +1,60 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { setMaxListeners } from 'node:events'
 import { CleanupDeadlineError } from './errors.js'
 
+// Background work (the sweep an invocation's `before` starts) may outlive that
+// invocation: its deadlines must never keep the process alive. One store per
+// process (globalThis), so two copies of the module agree.
+const KEY = Symbol.for('middy-cleanup.background')
+const g = globalThis as { [KEY]?: AsyncLocalStorage<true> }
+const background: AsyncLocalStorage<true> = g[KEY] ??= new AsyncLocalStorage<true>()
+
 /**
- * A cleanup budget: an AbortSignal that fires when the budget is spent, and a
- * `race` that stops waiting for a promise then (the promise keeps running).
- * The timer is unref'd so it never keeps a process alive.
+ * @internal Runs `fn` as background work: a {@link Deadline} made in its async call
+ * tree does not hold the event loop (unref'd timers).
+ */
+export const runInBackground = <T>(fn: () => T): T => background.run(true, fn)
+
+/** @internal True inside {@link runInBackground}. */
+export const inBackground = (): boolean => background.getStore() === true
+
+export interface DeadlineOptions {
+  /**
+   * Keep the event loop alive (a ref'd timer) until the deadline settles — for
+   * work an invocation (or shutdown) awaits: the Lambda runtime takes an empty
+   * loop for the end of the invocation. Default: true, except in
+   * {@link runInBackground}.
+   */
+  hold?: boolean
+}
+
+/**
+ * A cleanup budget: an AbortSignal that fires when the budget is spent, a `race`
+ * that stops waiting for a promise then (the promise keeps running), and a
+ * `sleep` for backoffs that ends with the budget.
+ *
+ * Its timer is ref'd when `hold` (work that is awaited must not let the process
+ * exit mid-invocation, e.g. while a backoff or a `send()` that never settles is
+ * pending) and unref'd otherwise; `clear()` drops it, so a settled deadline never
+ * keeps a process alive.
  */
 export class Deadline {
   readonly at: number
   readonly budgetMs: number
+  /** true when this deadline keeps the event loop alive until it settles */
+  readonly hold: boolean
   readonly #parent: AbortSignal | undefined
   #controller: AbortController | undefined
   #timer: NodeJS.Timeout | undefined
   #onParentAbort: (() => void) | undefined
+  #cleared = false
 
-  constructor (budgetMs: number, parent?: AbortSignal) {
-    this.budgetMs = Math.max(0, Math.floor(budgetMs))
+  constructor (budgetMs: number, parent?: AbortSignal, options?: DeadlineOptions) {
+    const ms = Number.isFinite(budgetMs) ? Math.floor(budgetMs) : budgetMs > 0 ? 2 ** 31 - 1 : 0
+    this.budgetMs = Math.max(0, Math.min(ms, 2 ** 31 - 1))
     this.at = Date.now() + this.budgetMs
     this.#parent = parent
+    this.hold = options?.hold ?? !inBackground()
   }
 
   // The controller and its timer are made on first use: a cleanup whose disposers
@@ -30,10 +67,10 @@ export class Deadline {
     setMaxListeners(0, controller.signal)
     const parent = this.#parent
     if (parent?.aborted === true) controller.abort(parent.reason)
-    else if (Date.now() >= this.at) controller.abort(new CleanupDeadlineError(this.budgetMs))
+    else if (this.#cleared || Date.now() >= this.at) controller.abort(new CleanupDeadlineError(this.budgetMs))
     else {
-      this.#timer = setTimeout(() => controller.abort(new CleanupDeadlineError(this.budgetMs)), this.at - Date.now())
-      this.#timer.unref()
+      this.#timer = setTimeout(() => { this.#timer = undefined; controller.abort(new CleanupDeadlineError(this.budgetMs)) }, this.at - Date.now())
+      if (!this.hold) this.#timer.unref()
       if (parent !== undefined) {
         this.#onParentAbort = () => controller.abort(parent.reason)
         parent.addEventListener('abort', this.#onParentAbort, { once: true })
@@ -44,10 +81,10 @@ export class Deadline {
 
   get signal (): AbortSignal { return this.#ensure().signal }
   get expired (): boolean {
-    return this.#controller?.signal.aborted === true || this.#parent?.aborted === true || Date.now() >= this.at
+    return this.#cleared || this.#controller?.signal.aborted === true || this.#parent?.aborted === true || Date.now() >= this.at
   }
 
-  remainingMs (): number { return Math.max(0, this.at - Date.now()) }
+  remainingMs (): number { return this.expired ? 0 : Math.max(0, this.at - Date.now()) }
 
   /** Resolves with the promise's outcome, or rejects with the deadline's reason when it fires first. */
   race <T>(promise: Promise<T>): Promise<T> {
@@ -66,15 +103,41 @@ export class Deadline {
     })
   }
 
+  /**
+   * Waits `ms`, or less when the budget is spent (resolves either way, never
+   * rejects). Its timer holds the event loop exactly when this deadline does: a
+   * backoff inside an awaited cleanup keeps the invocation alive; one in background
+   * work does not keep the process alive.
+   */
+  sleep (ms: number): Promise<void> {
+    const signal = this.#ensure().signal
+    const wait = Math.min(Number.isFinite(ms) ? Math.max(0, ms) : 0, this.remainingMs())
+    if (signal.aborted || wait <= 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const t = setTimeout(done, wait)
+      if (!this.hold) t.unref()
+      function done (): void { signal.removeEventListener('abort', done); clearTimeout(t); resolve() }
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  /**
+   * Settles the deadline: drops its timer and stops whatever still listens to its
+   * signal (a deleter that lost the race, a pending sleep), so nothing of this
+   * cleanup outlives it or keeps the process alive.
+   */
   clear (): void {
+    this.#cleared = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
     if (this.#onParentAbort !== undefined) this.#parent?.removeEventListener('abort', this.#onParentAbort)
     this.#onParentAbort = undefined
+    const controller = this.#controller
+    if (controller !== undefined && !controller.signal.aborted) controller.abort(new CleanupDeadlineError(this.budgetMs))
   }
 }
 
-/** Sleeps `ms`, or less when the signal fires (resolves either way, never rejects). */
+/** Sleeps `ms`, or less when the signal fires (resolves either way, never rejects). Unref'd: prefer `deadline.sleep`. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
   if (signal?.aborted) { resolve(); return }
   const t = setTimeout(done, ms)

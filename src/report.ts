@@ -33,13 +33,31 @@ export type ExitPath = 'success' | 'error' | 'timeout' | 'early-return' | 'shutd
 export type ResourceKind = 'defer' | 'handle' | 'path' | 's3' | 'dynamodb' | (string & {})
 
 /**
+ * Why a resource was not cleaned, as plain JSON (so `JSON.stringify(report)`, what
+ * every structured logger does, keeps it): the thrown value's `name`, `message`
+ * and, when it has one, its string `code` (`AccessDenied`, `EBUSY`, …). A thrown
+ * non-Error gets `name: 'NonError'` and its JSON (or string) form as `message`.
+ *
+ * @example
+ * ```ts
+ * const late = report.failed.filter((f) => f.error.name === 'CleanupDeadlineError')
+ * const denied = report.failed.filter((f) => f.error.code === 'AccessDenied')
+ * ```
+ */
+export interface FailureReason {
+  name: string
+  message: string
+  code?: string
+}
+
+/**
  * One resource that could not be cleaned, with where it was left.
  *
  * @example
  * ```ts
  * const report = await scope.dispose()
  * for (const f of report.failed) {
- *   console.warn(`${f.kind} ${f.id} not cleaned${f.retrying === true ? ' (retried next invocation)' : ''}`, f.error)
+ *   console.warn(`${f.kind} ${f.id} not cleaned: ${f.error.name}: ${f.error.message}${f.retrying === true ? ' (retried next invocation)' : ''}`)
  * }
  * ```
  */
@@ -47,9 +65,9 @@ export interface FailedResource {
   kind: ResourceKind
   /** e.g. `/tmp/x.jpg`, `s3://bucket/key`, `dynamodb://Table/{"pk":"a"}` */
   id: string
-  error: unknown
-  /** true when it was put on the process-wide leftovers list to be retried. */
-  retrying?: boolean
+  error: FailureReason
+  /** set when it was put on the process-wide leftovers list to be retried; absent when given up. */
+  retrying?: true
 }
 
 /**
@@ -67,17 +85,26 @@ export interface CleanupReport {
   /** resources cleaned */
   cleaned: number
   failed: FailedResource[]
-  /** AWS API calls sent (DeleteObjects, BatchWriteItem, …), retries included */
+  /**
+   * requests sent (DeleteObjects, BatchWriteItem, … HTTP attempts, the SDK's retries
+   * included), counted as they go out — also those of a deleter still running at the deadline
+   */
   requests: number
   durationMs: number
   /** resources that are now on the leftovers list (to retry next invocation) */
   leftovers: number
+  /**
+   * resources not even started because the budget was spent (or a deleter sent
+   * nothing for them): deferred to the next invocation or shutdown without using
+   * an attempt. Included in `leftovers` and in `failed` (with `retrying`).
+   */
+  deferred: number
   /** findings of leak detection (`cleanup({ detectLeaks })`), when there are any */
   leaks?: LeakFinding[]
 }
 
 export const emptyReport = (exitPath: ExitPath): CleanupReport => ({
-  exitPath, resources: 0, cleaned: 0, failed: [], requests: 0, durationMs: 0, leftovers: 0,
+  exitPath, resources: 0, cleaned: 0, failed: [], requests: 0, durationMs: 0, leftovers: 0, deferred: 0,
 })
 
 export const mergeReports = (into: CleanupReport, other: CleanupReport): CleanupReport => {
@@ -86,5 +113,6 @@ export const mergeReports = (into: CleanupReport, other: CleanupReport): Cleanup
   into.failed.push(...other.failed)
   into.requests += other.requests
   into.leftovers += other.leftovers
+  into.deferred += other.deferred
   return into
 }

@@ -7,7 +7,7 @@ import { checkPath, createTempDir, createTempFile, invocationDirName, realTmpdir
 import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
-import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource, TrackedItem } from './tracked.js'
+import { type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from './tracked.js'
 import { type PutObjectOptions, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
 import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
@@ -146,8 +146,11 @@ export class CleanupScope implements RegisteredScope {
     const prefix = checkAffix('tempFile', 'prefix', options?.prefix)
     const suffix = checkAffix('tempFile', 'suffix', options?.suffix)
     const dir = await this.#invocationDir()
-    dir.covers++
-    return createTempFile(dir.real, prefix, suffix)
+    const file = await createTempFile(dir.real, prefix, suffix)
+    // Its own LIFO entry: a stream declared after it is closed before it is removed.
+    // Only what holds the journal, the per-invocation dir, is removed last.
+    this.#track({ type: 'path', kind: 'path', id: file, real: file, roots: dir.roots, attempts: 0, covers: 1 })
+    return file
   }
 
   /**
@@ -162,8 +165,9 @@ export class CleanupScope implements RegisteredScope {
   async tempDir (options?: TempDirOptions): Promise<string> {
     const prefix = checkAffix('tempDir', 'prefix', options?.prefix)
     const dir = await this.#invocationDir()
-    dir.covers++
-    return createTempDir(dir.real, prefix)
+    const sub = await createTempDir(dir.real, prefix)
+    this.#track({ type: 'path', kind: 'path', id: sub, real: sub, roots: dir.roots, attempts: 0, covers: 1 })
+    return sub
   }
 
   /**
@@ -363,7 +367,11 @@ export class CleanupScope implements RegisteredScope {
     } else {
       const work: Work = emptyWork()
       if (items !== undefined) for (const item of items) addToWork(work, item)
-      if (dir !== undefined) addToWork(work, dir)
+      if (dir !== undefined) {
+        // The dir holds the journal of these: it stays until each is deleted or given up.
+        if (items !== undefined) journaledIn(dir, items.filter((i): i is RemoteItem => i.type === 'remote' && journalLine(i.resource) !== undefined))
+        addToWork(work, dir)
+      }
       report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
     }
     if (this.#registered) state.active.delete(this)
