@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { CleanupDeclarationError } from './errors.js'
-import { readJournal } from './journal.js'
+import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal } from './journal.js'
 
 // Per-invocation directories are named `middy-cleanup-<pid>-<threadId>-<random>`
 // so a later process can tell whose they were: a directory of a dead PID, or of
@@ -118,20 +118,35 @@ const pidAlive = (pid: number): boolean => {
   try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
+/** What the start-of-process sweep did: dirs removed, and journals it found but did not obey. */
+export interface SweepResult {
+  removed: string[]
+  /** one line per journal without a replayable entry that was ignored, truncated or had malformed lines */
+  notes: string[]
+}
+
+const journalNote = (dir: string, j: JournalRead): string | undefined => {
+  if (j.ignored !== undefined) return `${join(dir, JOURNAL_FILE)} ignored: ${j.ignored}`
+  const parts: string[] = []
+  if (j.malformed > 0) parts.push(`${j.malformed} malformed line(s) skipped`)
+  if (j.truncated) parts.push(`truncated at the cap (${JOURNAL_MAX_BYTES / 1024 / 1024} MiB, ${JOURNAL_MAX_ENTRIES} entries): the rest is not replayed`)
+  return parts.length === 0 ? undefined : `${join(dir, JOURNAL_FILE)}: ${parts.join('; ')}`
+}
+
 /**
  * Removes per-invocation directories left in os.tmpdir() by a process that died
  * (crash, timeout: Lambda keeps /tmp) or by this process's own ended invocations.
  * `owned` holds the directories of scopes still running in this process. A
- * directory with a journal of remote resources is handed to `onJournal` (which
- * deletes them, then the directory) and left alone when there is none.
+ * directory whose journal lists remote resources is handed to `onJournal` (which
+ * deletes the allowed ones, then the directory) and left alone when there is none.
  */
 export const sweepStaleInvocationDirs = async (
-  owned: ReadonlySet<string>, onJournal?: (dir: string, entries: unknown[]) => void,
-): Promise<string[]> => {
+  owned: ReadonlySet<string>, onJournal?: (dir: string, journal: JournalRead) => void,
+): Promise<SweepResult> => {
   const root = realTmpdir()
+  const result: SweepResult = { removed: [], notes: [] }
   let names: string[]
-  try { names = await readdir(root) } catch { return [] }
-  const removed: string[] = []
+  try { names = await readdir(root) } catch { return result }
   await Promise.all(names.map(async (name) => {
     const m = DIR_PATTERN.exec(name)
     if (m === null) return
@@ -140,9 +155,13 @@ export const sweepStaleInvocationDirs = async (
     const pid = Number(m[1])
     const ours = pid === process.pid && Number(m[2]) === threadId
     if (!ours && pidAlive(pid)) return
-    const journal = readJournal(dir)
-    if (journal.length > 0) { onJournal?.(dir, journal); return }
-    try { await rm(dir, { recursive: true, force: true }); removed.push(dir) } catch { /* reported by the next sweep */ }
+    const journal = await readJournal(dir)
+    // Replayable entries: the caller decides, with today's allow-lists; without a
+    // caller (no clients known, e.g. a shutdown flush) the dir waits for one.
+    if (journal.entries.length > 0) { onJournal?.(dir, journal); return }
+    const note = journalNote(dir, journal)
+    if (note !== undefined) result.notes.push(note)
+    try { await rm(dir, { recursive: true, force: true }); result.removed.push(dir) } catch { /* reported by the next sweep */ }
   }))
-  return removed
+  return result
 }

@@ -1,7 +1,7 @@
 import { addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
 import { realTmpdir, sweepStaleInvocationDirs } from './files.js'
-import { reviveJournal } from './journal.js'
+import { type UnconfiguredService, reviveJournal } from './journal.js'
 import type { ResolvedOptions } from './options.js'
 import type { Logger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
@@ -88,13 +88,21 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
     const owned = new Set<string>()
     for (const s of state.active) if (s.invocationDir !== undefined) owned.add(s.invocationDir)
     const config = o.config
-    const removed = await sweepStaleInvocationDirs(owned, config === undefined ? undefined : (dir, entries) => {
-      // A process killed outright: delete what it declared, then its directory.
-      const { items, refused } = reviveJournal(entries, config)
-      journaled.push(...items)
+    const unconfigured = new Set<UnconfiguredService>()
+    const { removed, notes } = await sweepStaleInvocationDirs(owned, config === undefined ? undefined : (dir, journal) => {
+      // A process killed outright: delete what it declared and today's allow-lists allow, then its directory.
+      const revived = reviveJournal(journal.entries, config)
+      for (const service of revived.unconfigured) unconfigured.add(service)
+      journaled.push(...revived.items)
       journaled.push({ type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: [realTmpdir()], attempts: 0, covers: 1 })
-      o.logger.warn(`cleanup: ${dir} was left by a process killed outright; deleting the ${items.length} S3 object(s) / DynamoDB item(s) its journal lists${refused.length > 0 ? `; not deleting ${refused.length}: ${refused.slice(0, 3).join('; ')}` : ''}`)
+      const { items, refused } = revived
+      o.logger.warn(`cleanup: ${dir} was left by a process killed outright; deleting the ${items.length} S3 object(s) / DynamoDB item(s) its journal lists${refused.length > 0 ? `; not deleting ${refused.length}: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? '; …' : ''}` : ''}${journal.malformed > 0 ? `; ${journal.malformed} malformed line(s) skipped` : ''}${journal.truncated ? '; the journal was truncated at its cap, the rest is not replayed' : ''}`)
     })
+    if (unconfigured.size > 0) {
+      const names = [...unconfigured].sort()
+      warnOnce(o.logger, 'journal-unconfigured', `cleanup: not replaying what a process killed outright journaled for ${names.join(' and ')}: ${names.length > 1 ? 'they are' : 'it is'} not configured. A journal in /tmp is only a hint (anything on the box can write one), so a service without an allow-list gets no replay. To have the next process delete what a killed one declared, configure the allow-list: cleanup({ s3, dynamodb, allow: { s3: ['scratch-bucket/tmp/'], dynamodb: ['Scratch'] } }). Until then only the S3 lifecycle / DynamoDB TTL backstops remove them (docs/journal.md).`)
+    }
+    if (notes.length > 0) o.logger.warn(`cleanup: journal(s) of processes killed outright not (fully) read: ${notes.slice(0, 3).join('; ')}${notes.length > 3 ? '; …' : ''}`)
     if (removed.length > 0) {
       report.resources += removed.length
       report.cleaned += removed.length
