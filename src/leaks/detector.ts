@@ -44,6 +44,12 @@ const KEY = Symbol.for('middy-cleanup.leaks')
 const g = globalThis as { [KEY]?: Shared }
 const shared: Shared = g[KEY] ??= { inFlight: new Set(), epoch: 0, samples: 0, gc: undefined }
 
+/**
+ * @internal Process-wide counts, for tests that must prove the detector looked:
+ * sampled invocations compared so far, and post-major-GC readings kept.
+ */
+export const leakStats = (): { samples: number, gcReadings: number } => ({ samples: shared.samples, gcReadings: shared.gc?.length ?? 0 })
+
 const FIX = {
   handles: 'close what the invocation opens, or declare it with context.cleanup.handle(x) (FileHandle, socket, stream, client) so it is closed on every exit path; create SDK and database clients once at module scope and reuse them instead of one per invocation.',
   tmp: 'create temp files with context.cleanup.tempFile() / tempDir(), or declare the path with context.cleanup.path(p), so they are removed on every exit path.',
