@@ -65,6 +65,11 @@ const SETTLE_TURNS = 3
 const MAX_TARGETS = 5
 const WARMUP_SAMPLES = 10
 
+/** {@link describeError} for values whose every use throws (a hostile Proxy). */
+const describe = (e: unknown): string => {
+  try { return describeError(e) } catch { return 'a value that cannot be described (every use of it throws)' }
+}
+
 const trail = (values: number[]): string => (values.length <= 5 ? values : [values[0], values[1], '…', values[values.length - 1]]).join(' → ')
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`
 const round = (n: number): number => Math.round(n * 100) / 100
@@ -143,6 +148,7 @@ export class LeakDetector {
     return findings
   }
 
+  // Never rejects: the scope awaits it before onReport, and the outcome is the handler's (G4).
   async #finish (base: LeakBaseline, report: CleanupReport): Promise<void> {
     try {
       await settle(SETTLE_TURNS)
@@ -152,20 +158,38 @@ export class LeakDetector {
       report.leaks = findings
       for (const f of findings) this.#publish(f)
     } catch (e) {
-      this.#logger.warn(`cleanup: leak detection failed: ${describeError(e)}`)
+      this.#warn(`cleanup: leak detection failed: ${describe(e)}`)
     }
   }
 
+  /** The logger is the user's: whatever it throws stays here. */
+  #warn (message: string): void {
+    try { this.#logger.warn(message) } catch { /* nowhere left to say it */ }
+  }
+
   #publish (f: LeakFinding): void {
-    warnOnce(this.#logger, `leak:${f.kind}`, `cleanup: leak (${f.kind}): ${f.message} Fix: ${f.fix}`)
+    try {
+      warnOnce(this.#logger, `leak:${f.kind}`, `cleanup: leak (${f.kind}): ${f.message} Fix: ${f.fix}`)
+    } catch { /* a throwing logger: onLeak still gets the finding */ }
     const onLeak = this.#config.onLeak
     if (onLeak === undefined) return
+    let r: unknown
     try {
-      const r: unknown = onLeak(f)
-      if (r instanceof Promise) r.catch((e: unknown) => this.#logger.warn(`cleanup: onLeak threw: ${describeError(e)}`))
+      // a copy: what onLeak does to it never changes report.leaks
+      r = onLeak(structuredClone(f))
     } catch (e) {
-      this.#logger.warn(`cleanup: onLeak threw: ${describeError(e)}`)
+      this.#warn(`cleanup: onLeak threw: ${describe(e)}`)
+      return
     }
+    // Not awaited (a hung onLeak holds nothing up), but its rejection is handled here,
+    // whatever realm the promise comes from or if it is only a thenable: an unhandled
+    // rejection ends a Lambda process.
+    let then: unknown
+    try { then = r !== null && (typeof r === 'object' || typeof r === 'function') ? (r as { then?: unknown }).then : undefined } catch { return }
+    if (typeof then !== 'function') return
+    try {
+      Promise.resolve(r).then(undefined, (e: unknown) => { this.#warn(`cleanup: onLeak threw: ${describe(e)}`) })
+    } catch { /* a promise whose `constructor` getter throws: no one can handle its rejection (then() reads it) */ }
   }
 
   #compareHandles (base: LeakBaseline, findings: LeakFinding[]): void {
