@@ -1,20 +1,29 @@
 // Exit path "hard kill": a process killed outright (SIGKILL, OOM) runs no cleanup at
 // all. Lambda keeps /tmp, so the next process's first invocation finds the dead one's
 // per-invocation dir and its journal, deletes the S3 objects and DynamoDB items listed
-// there (with its own clients and allow-lists), then the dir. Real processes, real servers.
-import { describe, expect, it } from '@jest/globals'
+// there that its allow-lists allow (a journal is a hint: no allow-list, no replay; see
+// journal-is-a-hint.test.ts), then the dir. Real processes, real servers.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { backends, itemExists, objectExists, type BackendInfo, withBackend } from './support/backends.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/hard-kill.ts', import.meta.url))
 
+// Both processes get a TMPDIR of their own: the killed one's dir must wait for the next
+// one, not be swept by another test file's process sharing /tmp.
+let tmp: string
+beforeAll(async () => { tmp = await mkdtemp(join(tmpdir(), 'mc-hard-kill-')) })
+afterAll(async () => { await rm(tmp, { recursive: true, force: true }) })
+
 const run = (args: string[]): Promise<{ code: number | null, signal: NodeJS.Signals | null, out: string }> => new Promise((resolve, reject) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TMPDIR: tmp } })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.once('error', reject)

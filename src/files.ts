@@ -1,17 +1,24 @@
-import { lstatSync, realpathSync } from 'node:fs'
-import { mkdir, open, readdir, rm } from 'node:fs/promises'
+import { type Stats, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
+import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { CleanupDeclarationError } from './errors.js'
 import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal } from './journal.js'
 
-// Per-invocation directories are named `middy-cleanup-<pid>-<threadId>-<random>`
-// so a later process can tell whose they were: a directory of a dead PID, or of
-// this very PID and thread but not owned by a live scope, is an orphan (crash,
-// timeout, early return) and is swept. Another live process's are left alone.
+// Per-invocation directories are named
+//   middy-cleanup-<pid>-<threadId>-t<start>-n<pidns>-<random>
+// so a later process can tell whose they were. <start> is the process start time
+// (/proc/self/stat field 22, clock ticks since boot: the same for every thread of a
+// process, different for a later process that got the same pid) and <pidns> the pid
+// namespace (a pid only means something inside its namespace); `x` when /proc cannot
+// tell. The start-of-process sweep removes a directory only on proof that its owner is
+// dead (see ownerIsDead); never one of this very process, whatever the thread: the
+// orphans of this process are handled through the in-memory registry, never by name.
 const DIR_PREFIX = 'middy-cleanup-'
-const DIR_PATTERN = /^middy-cleanup-(\d+)-(\d+)-[0-9a-z]{16}$/
+const DIR_PATTERN = /^middy-cleanup-(\d+)-(\d+)-t(\d+|x)-n(\d+|x)-[0-9a-z]{16}$/
+// 0.1.0 names, without a start identity. This version never creates them.
+const LEGACY_DIR_PATTERN = /^middy-cleanup-(\d+)-(\d+)-[0-9a-z]{16}$/
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
 // 16 characters of base 36 from the Web Crypto RNG (82 bits): unguessable, and
@@ -23,7 +30,29 @@ export const uniqueName = (): string => {
   return name
 }
 
-export const invocationDirName = (): string => `${DIR_PREFIX}${process.pid}-${threadId}-${uniqueName()}`
+/** The start time of process `pid` (field 22 of /proc/<pid>/stat), or undefined when /proc cannot tell. */
+export const processStart = (pid: number | 'self'): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    // field 2 (comm) may hold spaces and parentheses: count from the last ')'
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return start !== undefined && /^\d+$/.test(start) ? start : undefined
+  } catch { return undefined }
+}
+
+const pidNamespace = (): string | undefined => {
+  try { return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] } catch { return undefined }
+}
+
+interface Identity { start: string, ns: string }
+let self: Identity | undefined
+/** This process's start identity, read once: `x` for what /proc cannot tell. */
+export const processIdentity = (): Identity => self ??= { start: processStart('self') ?? 'x', ns: pidNamespace() ?? 'x' }
+
+export const invocationDirName = (): string => {
+  const { start, ns } = processIdentity()
+  return `${DIR_PREFIX}${process.pid}-${threadId}-t${start}-n${ns}-${uniqueName()}`
+}
 
 const lexists = (p: string): boolean => { try { lstatSync(p); return true } catch { return false } }
 
@@ -114,8 +143,42 @@ export const createTempDir = async (dir: string, prefix = ''): Promise<string> =
   return sub
 }
 
-const pidAlive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+/** False only on proof that no process has `pid` (ESRCH); EPERM means one exists. */
+const pidExists = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH' }
+}
+
+/** Margin for clock steps when a directory's mtime is compared with this process's start. */
+const CLOCK_MARGIN_MS = 1000
+
+/**
+ * True only on proof that the process that named this directory is dead:
+ * - another pid namespace (or one /proc cannot tell while the other can): no proof;
+ * - this pid: proof only when the dir records another start time (an earlier process
+ *   that had this pid); same start or unknown: this very process, any thread — never;
+ * - another pid: gone (ESRCH), or alive with another start time (the pid was reused);
+ * - a 0.1.0 name (no start identity): another pid that is gone; this pid when the
+ *   directory was last modified before this process started (an earlier incarnation).
+ */
+export const ownerIsDead = (name: string, mtimeMs: number): boolean => {
+  const me = processIdentity()
+  const m = DIR_PATTERN.exec(name)
+  if (m !== null) {
+    const pid = Number(m[1])
+    const start = m[3]!
+    if (m[4] !== me.ns) return false
+    if (pid === process.pid) return start !== 'x' && me.start !== 'x' && start !== me.start
+    if (!pidExists(pid)) return true
+    if (start === 'x') return false
+    const now = processStart(pid)
+    // read again after /proc: a pid that vanished in between is gone too
+    return now === undefined ? !pidExists(pid) : now !== start
+  }
+  const legacy = LEGACY_DIR_PATTERN.exec(name)
+  if (legacy === null) return false
+  const pid = Number(legacy[1])
+  if (pid === process.pid) return mtimeMs < performance.timeOrigin - CLOCK_MARGIN_MS
+  return !pidExists(pid)
 }
 
 /** What the start-of-process sweep did: dirs removed, and journals it found but did not obey. */
@@ -134,27 +197,25 @@ const journalNote = (dir: string, j: JournalRead): string | undefined => {
 }
 
 /**
- * Removes per-invocation directories left in os.tmpdir() by a process that died
- * (crash, timeout: Lambda keeps /tmp) or by this process's own ended invocations.
- * `owned` holds the directories of scopes still running in this process. A
- * directory whose journal lists remote resources is handed to `onJournal` (which
- * deletes the allowed ones, then the directory) and left alone when there is none.
+ * Removes the per-invocation directories in os.tmpdir() whose owner is provably
+ * dead (crash, timeout, hard kill: Lambda keeps /tmp); see ownerIsDead. Only real
+ * directories (lstat: never a symlink) owned by this uid are touched. A directory
+ * whose journal lists remote resources is handed to `onJournal` (which deletes the
+ * allowed ones, then the directory) and left alone when there is none.
  */
-export const sweepStaleInvocationDirs = async (
-  owned: ReadonlySet<string>, onJournal?: (dir: string, journal: JournalRead) => void,
-): Promise<SweepResult> => {
+export const sweepStaleInvocationDirs = async (onJournal?: (dir: string, journal: JournalRead) => void): Promise<SweepResult> => {
   const root = realTmpdir()
   const result: SweepResult = { removed: [], notes: [] }
   let names: string[]
   try { names = await readdir(root) } catch { return result }
+  const uid = process.getuid?.()
   await Promise.all(names.map(async (name) => {
-    const m = DIR_PATTERN.exec(name)
-    if (m === null) return
+    if (!DIR_PATTERN.test(name) && !LEGACY_DIR_PATTERN.test(name)) return
     const dir = join(root, name)
-    if (owned.has(dir)) return
-    const pid = Number(m[1])
-    const ours = pid === process.pid && Number(m[2]) === threadId
-    if (!ours && pidAlive(pid)) return
+    let st: Stats
+    try { st = await lstat(dir) } catch { return }
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return
+    if (!ownerIsDead(name, st.mtimeMs)) return
     const journal = await readJournal(dir)
     // Replayable entries: the caller decides, with today's allow-lists; without a
     // caller (no clients known, e.g. a shutdown flush) the dir waits for one.

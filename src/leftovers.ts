@@ -85,11 +85,11 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
   const journaled: TrackedItem[] = []
   if (!state.sweptStaleDirs) {
     state.sweptStaleDirs = true
-    const owned = new Set<string>()
-    for (const s of state.active) if (s.invocationDir !== undefined) owned.add(s.invocationDir)
+    // Dirs of dead processes only: this process's own (any thread) are never swept by
+    // name; its orphaned scopes are disposed through the registry above.
     const config = o.config
     const unconfigured = new Set<UnconfiguredService>()
-    const { removed, notes } = await sweepStaleInvocationDirs(owned, config === undefined ? undefined : (dir, journal) => {
+    const { removed, notes } = await sweepStaleInvocationDirs(config === undefined ? undefined : (dir, journal) => {
       // A process killed outright: delete what it declared and today's allow-lists allow, then its directory.
       const revived = reviveJournal(journal.entries, config)
       for (const service of revived.unconfigured) unconfigured.add(service)
@@ -106,7 +106,7 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
     if (removed.length > 0) {
       report.resources += removed.length
       report.cleaned += removed.length
-      o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) left by an earlier process or invocation (crash, timeout or early return): ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', …' : ''}`)
+      o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) of processes that are gone (crash, timeout, hard kill): ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', …' : ''}`)
     }
   }
   const items = [...journaled, ...state.leftovers.splice(0)]
