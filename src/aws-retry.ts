@@ -152,3 +152,62 @@ export const clientId = (client: object): number => {
 
 /** How many deletion requests run at once, across buckets/tables of one cleanup. */
 export const DEFAULT_CONCURRENCY = 8
+
+// ---- declaration checks (shared by s3.ts and dynamodb.ts) ----
+
+export const typeOf = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'array' : v instanceof Uint8Array ? 'Uint8Array' : typeof v
+
+/** A value as a message shows it: strings quoted, the rest by type. */
+export const shown = (v: unknown): string => typeof v === 'string' ? JSON.stringify(v) : typeof v === 'number' || typeof v === 'boolean' ? `${typeOf(v)} ${String(v)}` : typeOf(v)
+
+/** Edits (insert, delete, replace, swap two neighbours) from `a` to `b`. */
+const editDistance = (a: string, b: string): number => {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1)
+      d[i]![j] = v
+    }
+  }
+  return d[a.length]![b.length]!
+}
+
+/**
+ * The known key a misspelt one most likely meant: the same ignoring case, one
+ * that starts or ends the other (`tableName` → `table`, `version` → `versionId`),
+ * or a few typing slips away — from the whole key or from its start
+ * (`verison` → `versionId`).
+ */
+export const closestKey = (name: string, known: readonly string[]): string | undefined => {
+  const n = name.toLowerCase()
+  let best: string | undefined
+  let bestScore = Infinity
+  for (const k of known) {
+    const kl = k.toLowerCase()
+    if (kl === n) return k
+    let score = editDistance(n, kl)
+    if (n.length >= 3 && (n.startsWith(kl) || kl.startsWith(n))) score = Math.min(score, 1)
+    if (n.length >= 4) score = Math.min(score, editDistance(n, kl.slice(0, n.length)) + 1)
+    if (score < bestScore) { best = k; bestScore = score }
+  }
+  return bestScore <= Math.min(2, Math.max(1, Math.floor(n.length / 3))) ? best : undefined
+}
+
+/**
+ * Throws when `obj` has a key outside `known`: a misspelt key would otherwise be
+ * dropped silently (`verison` instead of `versionId` deletes the current version).
+ * `label(key)` shows where the key was, e.g. `s3Object({ verison })`.
+ */
+export const rejectUnknownKeys = (
+  obj: object, known: readonly string[], label: (key: string) => string,
+  makeError: (message: string) => Error,
+): void => {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue
+    const meant = closestKey(key, known)
+    throw makeError(`cleanup: ${label(key)}: unknown key '${key}'${meant === undefined ? '' : ` — did you mean ${meant}?`} Known keys: ${known.join(', ')}.`)
+  }
+}

@@ -1,7 +1,8 @@
 import type { PutItemCommandInput, PutItemCommandOutput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput, PutCommandOutput } from '@aws-sdk/lib-dynamodb'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool, sendUntilDeadline,
+  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool,
+  rejectUnknownKeys, sendUntilDeadline, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -111,7 +112,11 @@ export class DynamoDeleteError extends Error {
   }
 }
 
-const typeOf = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : v instanceof Uint8Array ? 'Uint8Array' : typeof v
+/** Keys of a `dynamoItem()` target; anything else is refused, never ignored. */
+const DYNAMO_TARGET_KEYS = ['table', 'key', 'client'] as const
+/** Keys of `putItem(input, options)`'s options. */
+const PUT_ITEM_OPTION_KEYS = ['client', 'ttl', 'verify'] as const
+const TTL_KEYS = ['attribute', 'seconds'] as const
 
 const base64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
 
@@ -186,7 +191,7 @@ const resolveClient = (method: string, given: unknown, config: DynamoConfig, wha
 
 const checkTable = (method: string, table: unknown, config: DynamoConfig): string => {
   if (typeof table !== 'string' || table.trim() === '') {
-    throw new CleanupDeclarationError(`cleanup: ${method}() needs a non-empty table name; got ${JSON.stringify(table) ?? typeOf(table)}. Pass e.g. ${method === 'putItem' ? "{ TableName: 'Scratch', Item }" : "{ table: 'Scratch', key: { pk: { S: 'a' } } }"}.`)
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${method === 'putItem' ? 'TableName' : 'table'} }) must be a non-empty table name; got ${shown(table)}. Pass e.g. ${method === 'putItem' ? "{ TableName: 'Scratch', Item }" : "{ table: 'Scratch', key: { pk: { S: 'a' } } }"}.`)
   }
   if (config.allowDynamodb !== undefined && !config.allowDynamodb.includes(table)) {
     throw new CleanupDeclarationError(`cleanup: ${method}() refused table '${table}': it is outside allow.dynamodb [${config.allowDynamodb.map((e) => `'${e}'`).join(', ')}]. Add '${table}' to allow.dynamodb.`)
@@ -204,6 +209,7 @@ export const dynamoResource = (method: string, target: unknown, config: DynamoCo
     throw new CleanupDeclarationError(`cleanup: ${method}() needs an object like { table: 'Scratch', key: { pk: { S: 'a' } } }; got ${typeOf(target)}.`)
   }
   const t = target as Record<string, unknown>
+  rejectUnknownKeys(t, DYNAMO_TARGET_KEYS, (k) => `${method}({ ${k} })`, (m) => new CleanupDeclarationError(m))
   const table = checkTable(method, t.table, config)
   const key = t.key
   if (typeof key !== 'object' || key === null || Array.isArray(key) || key instanceof Uint8Array || Object.keys(key).length === 0 || Object.keys(key).length > 2) {
@@ -283,8 +289,15 @@ export const putDynamoItem = async (
   if (typeof input !== 'object' || input === null) {
     throw new CleanupDeclarationError(`cleanup: putItem() needs a PutItem input like { TableName: 'Scratch', Item: { pk: { S: 'a' } } }; got ${typeOf(input)}.`)
   }
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new CleanupDeclarationError(`cleanup: putItem(input, options) options must be an object like { ttl: { attribute: 'expiresAt', seconds: 3600 } }; got ${typeOf(options)}.`)
+  }
+  rejectUnknownKeys(options, PUT_ITEM_OPTION_KEYS, (k) => `putItem(input, { ${k} })`, (m) => new CleanupDeclarationError(m))
+  if (options.verify !== undefined && typeof options.verify !== 'boolean') {
+    throw new CleanupDeclarationError(`cleanup: putItem(input, { verify }) must be a boolean (true: delete only if the item still holds this invocation's token); got ${shown(options.verify)}.`)
+  }
+  if (typeof options.ttl === 'object' && options.ttl !== null && !Array.isArray(options.ttl)) {
+    rejectUnknownKeys(options.ttl, TTL_KEYS, (k) => `putItem(input, { ttl: { ${k} } })`, (m) => new CleanupDeclarationError(m))
   }
   const table = checkTable('putItem', input.TableName, config)
   const item = input.Item as Record<string, unknown> | undefined
@@ -348,7 +361,7 @@ const errorName = (e: unknown): string | undefined => (e as { name?: string } | 
  * go one by one as conditional DeleteItem. Never throws.
  */
 export const deleteDynamoItems = async (targets: readonly DynamoResource[], options: DeleteDynamoOptions): Promise<DeleteOutcome<DynamoResource>> => {
-  const outcome: DeleteOutcome<DynamoResource> = { cleaned: [], failed: [], requests: 0 }
+  const outcome: DeleteOutcome<DynamoResource> & { requests: number } = { cleaned: [], failed: [], requests: 0 }
   const { signal, deadlineAt } = options
   const distinct = new Map<string, DynamoResource[]>()
   for (const r of targets) {

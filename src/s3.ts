@@ -1,7 +1,7 @@
 import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import {
   DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient,
-  isRetryable, isRetryableCode, pool, sendUntilDeadline,
+  isRetryable, isRetryableCode, pool, rejectUnknownKeys, sendUntilDeadline, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -112,8 +112,6 @@ export class S3DeleteError extends Error {
   }
 }
 
-const typeOf = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-
 /** `'bucket'` → that exact bucket; `'bucket/prefix'` → keys of that bucket starting with prefix. */
 export interface S3AllowEntry { bucket: string, prefix: string | undefined }
 
@@ -128,6 +126,11 @@ export const s3Allowed = (allow: readonly string[] | undefined, bucket: string, 
   return parseS3Allow(allow).some((e) => e.bucket === bucket && (e.prefix === undefined || key.startsWith(e.prefix)))
 }
 
+/** Keys of an `s3Object()` target; anything else is refused (a misspelt `versionId` would delete the current version). */
+const S3_TARGET_KEYS = ['bucket', 'key', 'versionId', 'etag', 'client'] as const
+/** Keys of `putObject(input, options)`'s options. */
+const PUT_OBJECT_OPTION_KEYS = ['client', 'verify', 'tags'] as const
+
 export const s3Id = (bucket: string, key: string, versionId?: string): string =>
   `s3://${bucket}/${key}${versionId === undefined ? '' : `?versionId=${versionId}`}`
 
@@ -138,23 +141,27 @@ interface S3Config { s3?: SendClient | undefined, allowS3?: readonly string[] | 
  * {@link CleanupDeclarationError} now — never at cleanup time — for malformed
  * input, a missing client or a target outside `allow.s3`.
  */
-export const s3Resource = (method: string, target: unknown, config: S3Config): S3Resource => {
+export const s3Resource = (
+  method: string, target: unknown, config: S3Config,
+  names: { bucket: string, key: string } = { bucket: 'bucket', key: 'key' },
+): S3Resource => {
   if (typeof target !== 'object' || target === null || Array.isArray(target)) {
     throw new CleanupDeclarationError(`cleanup: ${method}() needs an object like { bucket: 'scratch-bucket', key: 'tmp/x.jpg' }; got ${typeOf(target)}.`)
   }
   const t = target as Record<string, unknown>
+  rejectUnknownKeys(t, S3_TARGET_KEYS, (k) => `${method}({ ${k} })`, (m) => new CleanupDeclarationError(m))
   const { bucket, key, versionId, etag } = t
   if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ bucket }) must be a non-empty bucket name without '/'; got ${JSON.stringify(bucket) ?? typeOf(bucket)}. Pass e.g. { bucket: 'scratch-bucket', key: 'tmp/x.jpg' }.`)
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${names.bucket} }) must be a non-empty bucket name without '/'; got ${shown(bucket)}. Pass e.g. { ${names.bucket}: 'scratch-bucket', ${names.key}: 'tmp/x.jpg' }.`)
   }
   if (typeof key !== 'string' || key === '') {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ key }) must be a non-empty string; got ${JSON.stringify(key) ?? typeOf(key)}. Pass e.g. { bucket: '${bucket}', key: 'tmp/x.jpg' }.`)
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${names.key} }) must be a non-empty string; got ${shown(key)}. Pass e.g. { ${names.bucket}: '${bucket}', ${names.key}: 'tmp/x.jpg' }.`)
   }
   if (versionId !== undefined && (typeof versionId !== 'string' || versionId === '')) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ versionId }) must be a non-empty string when given (the VersionId PutObject returned); got ${typeOf(versionId)}.`)
+    throw new CleanupDeclarationError(`cleanup: ${method}({ versionId }) must be a non-empty string when given (the VersionId PutObject returned); got ${shown(versionId)}.`)
   }
   if (etag !== undefined && (typeof etag !== 'string' || etag === '')) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ etag }) must be a non-empty string when given (the ETag PutObject returned); got ${typeOf(etag)}.`)
+    throw new CleanupDeclarationError(`cleanup: ${method}({ etag }) must be a non-empty string when given (the ETag PutObject returned); got ${shown(etag)}.`)
   }
   const client = t.client ?? config.s3
   if (t.client !== undefined && !isClient(t.client)) {
@@ -182,8 +189,8 @@ const encodeTags = (tags: Record<string, string>): string =>
 /** Adds tags (`true`: {@link TEMP_TAG}) to a PutObject input's `Tagging` query string. */
 export const withTags = (input: PutObjectCommandInput, tags: PutObjectOptions['tags']): PutObjectCommandInput => {
   if (tags === undefined) return input
-  if (tags !== true && (typeof tags !== 'object' || tags === null || Object.values(tags).some((v) => typeof v !== 'string'))) {
-    throw new CleanupDeclarationError(`cleanup: putObject(input, { tags }) must be true or an object of string values like { 'middy-cleanup': 'temp' }; got ${typeOf(tags)}.`)
+  if (tags !== true && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => typeof v !== 'string'))) {
+    throw new CleanupDeclarationError(`cleanup: putObject(input, { tags }) must be true or an object of string values like { 'middy-cleanup': 'temp' }; got ${shown(tags)}.`)
   }
   const extra = encodeTags(tags === true ? TEMP_TAG : tags)
   if (extra === '') return input
@@ -202,10 +209,14 @@ export const putS3Object = async (
   if (typeof input !== 'object' || input === null) {
     throw new CleanupDeclarationError(`cleanup: putObject() needs a PutObject input like { Bucket: 'scratch-bucket', Key: 'tmp/x.jpg', Body }; got ${typeOf(input)}.`)
   }
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new CleanupDeclarationError(`cleanup: putObject(input, options) options must be an object like { tags: true, verify: true }; got ${typeOf(options)}.`)
   }
-  const fresh = s3Resource('putObject', { bucket: input.Bucket, key: input.Key, client: options.client }, config)
+  rejectUnknownKeys(options, PUT_OBJECT_OPTION_KEYS, (k) => `putObject(input, { ${k} })`, (m) => new CleanupDeclarationError(m))
+  if (options.verify !== undefined && typeof options.verify !== 'boolean') {
+    throw new CleanupDeclarationError(`cleanup: putObject(input, { verify }) must be a boolean (true: delete only if the object still has the ETag this put returned); got ${shown(options.verify)}.`)
+  }
+  const fresh = s3Resource('putObject', { bucket: input.Bucket, key: input.Key, client: options.client }, config, { bucket: 'Bucket', key: 'Key' })
   const sendInput = withTags(input, options.tags)
   const { PutObjectCommand } = await loadS3Sdk()
   // Same key written again while the scope is active: one resource (deleted once), all its versions.
@@ -259,7 +270,7 @@ export interface DeleteS3Options {
  * still failing — until the deadline. Never throws.
  */
 export const deleteS3Objects = async (targets: readonly S3Resource[], options: DeleteS3Options): Promise<DeleteOutcome<S3Resource>> => {
-  const outcome: DeleteOutcome<S3Resource> = { cleaned: [], failed: [], requests: 0 }
+  const outcome: DeleteOutcome<S3Resource> & { requests: number } = { cleaned: [], failed: [], requests: 0 }
   const { signal, deadlineAt } = options
   // One entry per distinct object (declared twice → deleted once); all its declarations share the outcome.
   const distinct = new Map<string, S3Resource[]>()
