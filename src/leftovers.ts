@@ -1,3 +1,4 @@
+import { runInBackground } from './deadline.js'
 import { addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
 import { realTmpdir, sweepStaleInvocationDirs } from './files.js'
@@ -54,14 +55,15 @@ export const hasPendingWork = (): boolean => {
 export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions): Promise<unknown> => {
   const { logger, onReport } = config
   if (state.background !== undefined) return state.background
-  const run = (async () => {
+  // Background work may outlive the invocation: its deadlines never hold the event loop (G7).
+  const run = runInBackground(async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
     const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false, config })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
       try { await onReport?.(report) } catch (e) { logger.warn(`cleanup: onReport threw: ${describeError(e)}`) }
     }
-  })().catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
+  }).catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
     .finally(() => { state.background = undefined })
   state.background = run
   return run
