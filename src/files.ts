@@ -3,7 +3,7 @@ import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
-import { CleanupDeclarationError } from './errors.js'
+import { CleanupConfigError, CleanupDeclarationError } from './errors.js'
 import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal } from './journal.js'
 
 // Per-invocation directories are named
@@ -97,6 +97,70 @@ let realTmp: string | undefined
 export const realTmpdir = (): string => realTmp ??= realResolve(tmpdir())
 
 export const resolveAllowedRoots = (roots: readonly string[]): string[] => roots.map((r) => realResolve(r))
+
+const isFsRoot = (p: string): boolean => dirname(p) === p
+
+/**
+ * Validates `allow.paths` and returns the real roots: each entry must be an absolute
+ * directory that is not, and does not resolve to, the root of the file system (a
+ * relative entry would follow the current directory, which moves; '/' would let
+ * path() delete anything). Throws {@link CleanupConfigError} naming the entry and the fix.
+ */
+export const checkAllowedRoots = (roots: readonly string[], owner = 'cleanup'): string[] => roots.map((root) => {
+  const fix = "Pass an absolute directory that holds only what cleanup may delete, e.g. { allow: { paths: ['/tmp/work'] } }"
+  if (root.includes('\0')) throw new CleanupConfigError(`${owner}: option 'allow.paths' entry ${JSON.stringify(root)} has a NUL byte. ${fix}.`)
+  if (!isAbsolute(root)) {
+    throw new CleanupConfigError(`${owner}: option 'allow.paths' entry '${root}' is a relative path; it would be resolved against the current directory (${process.cwd()}), which can change. ${fix}, or path.resolve() it yourself.`)
+  }
+  if (isFsRoot(root)) throw new CleanupConfigError(`${owner}: option 'allow.paths' entry '${root}' is the root of the file system: path() could then delete anything. ${fix}.`)
+  let real: string
+  try { real = realResolve(root) } catch (e) {
+    throw new CleanupConfigError(`${owner}: option 'allow.paths' entry '${root}' cannot be resolved (${(e as Error).message}). ${fix}.`)
+  }
+  if (isFsRoot(real)) throw new CleanupConfigError(`${owner}: option 'allow.paths' entry '${root}' resolves to '${real}', the root of the file system: path() could then delete anything. ${fix}.`)
+  return real
+})
+
+/** Longest name a file system takes for one path component (NAME_MAX on Linux, macOS). */
+const NAME_MAX_BYTES = 255
+const RANDOM_CHARS = 16
+
+const describeValue = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+
+/**
+ * Validates the options of `tempFile()` / `tempDir()` at the call: an object or
+ * nothing, known keys only, a prefix/suffix without separators, and a name that fits
+ * NAME_MAX with the 16 random characters. Throws {@link CleanupDeclarationError}
+ * naming the argument and the fix.
+ */
+export const checkTempOptions = (method: 'tempFile' | 'tempDir', options: unknown): { prefix: string, suffix: string } => {
+  const known = method === 'tempFile' ? ['prefix', 'suffix'] : ['prefix']
+  const example = method === 'tempFile' ? "{ prefix: 'thumb-', suffix: '.jpg' }" : "{ prefix: 'unzip-' }"
+  if (options === undefined) return { prefix: '', suffix: '' }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}() takes an options object like ${example} or nothing; got ${describeValue(options)}. Call ${method}() or ${method}(${example}).`)
+  }
+  const o = options as Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw new CleanupDeclarationError(`cleanup: ${method}() got an unknown option '${key}'. Known: ${known.join(', ')}. Check the spelling, e.g. ${method}(${example}).`)
+  }
+  const affix = (name: 'prefix' | 'suffix'): string => {
+    const v = o[name]
+    if (v === undefined) return ''
+    if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
+      throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v) ?? describeValue(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
+    }
+    return v
+  }
+  const prefix = affix('prefix')
+  const suffix = affix('suffix')
+  const bytes = Buffer.byteLength(prefix) + Buffer.byteLength(suffix)
+  if (bytes > NAME_MAX_BYTES - RANDOM_CHARS) {
+    const named = [prefix !== '' ? 'prefix' : '', suffix !== '' ? 'suffix' : ''].filter((n) => n !== '').join(', ')
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${named} }) is too long: a file name is at most ${NAME_MAX_BYTES} bytes and the random part takes ${RANDOM_CHARS}, so ${method === 'tempFile' ? 'prefix + suffix' : 'prefix'} may have at most ${NAME_MAX_BYTES - RANDOM_CHARS} bytes (UTF-8); got ${bytes}. Shorten it, e.g. ${method}(${example}).`)
+  }
+  return { prefix, suffix }
+}
 
 /** Validates a `path()` declaration; returns the real path (real parent + last component) that will be removed. */
 export const checkPath = (p: unknown, roots: readonly string[]): string => {

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os'
 import { CleanupConfigError } from './errors.js'
-import { resolveAllowedRoots } from './files.js'
+import { checkAllowedRoots } from './files.js'
 import { type Logger, resolveLogger } from './logger.js'
 import type { CleanupReport } from './report.js'
 
@@ -159,7 +159,7 @@ export const resolveOptions = (options: unknown): ResolvedOptions => {
   }
   return new ResolvedOptions(
     timeoutMs, safetyMarginMs, logger, o.onReport as ResolvedOptions['onReport'],
-    o.failOnCleanupError === true, resolveAllowedRoots(allowPaths), allowS3, allowDynamodb,
+    o.failOnCleanupError === true, checkAllowedRoots(allowPaths), allowS3, allowDynamodb,
     client('s3', o.s3), client('dynamodb', o.dynamodb), extra,
   )
 }

@@ -2,8 +2,8 @@ import { runInScope } from './context.js'
 import { appendJournal, journalLine } from './journal.js'
 import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
-import { CleanupDeclarationError, describeError } from './errors.js'
-import { checkPath, createTempDir, createTempFile, invocationDirName, realTmpdir } from './files.js'
+import { describeError } from './errors.js'
+import { checkPath, checkTempOptions, createTempDir, createTempFile, invocationDirName, realTmpdir } from './files.js'
 import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
@@ -49,14 +49,6 @@ export interface RequestTrace {
 }
 
 type ScopeState = 'active' | 'disposing' | 'disposed'
-
-const checkAffix = (method: string, name: string, v: unknown): string => {
-  if (v === undefined) return ''
-  if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
-  }
-  return v
-}
 
 // Concurrent invocations on Lambda Managed Instances share one process; without
 // that env var, Lambda runs one invocation at a time per process.
@@ -143,8 +135,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   async tempFile (options?: TempFileOptions): Promise<string> {
-    const prefix = checkAffix('tempFile', 'prefix', options?.prefix)
-    const suffix = checkAffix('tempFile', 'suffix', options?.suffix)
+    const { prefix, suffix } = checkTempOptions('tempFile', options)
     const dir = await this.#invocationDir()
     const file = await createTempFile(dir.real, prefix, suffix)
     // Its own LIFO entry: a stream declared after it is closed before it is removed.
@@ -163,7 +154,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   async tempDir (options?: TempDirOptions): Promise<string> {
-    const prefix = checkAffix('tempDir', 'prefix', options?.prefix)
+    const { prefix } = checkTempOptions('tempDir', options)
     const dir = await this.#invocationDir()
     const sub = await createTempDir(dir.real, prefix)
     this.#track({ type: 'path', kind: 'path', id: sub, real: sub, roots: dir.roots, attempts: 0, covers: 1 })
