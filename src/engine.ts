@@ -89,9 +89,10 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
   const ok = (item: TrackedItem): void => { report.cleaned += covers(item); settle(item) }
   /**
    * `attempted`: a real attempt was made (a request sent, a disposer or an rm
-   * started). Only those count towards giving up.
+   * started); only those count towards giving up. `started: false`: not even
+   * started (`report.deferred`).
    */
-  const fail = (item: TrackedItem, error: unknown, retryable: boolean, attempted: boolean): void => {
+  const fail = (item: TrackedItem, error: unknown, retryable: boolean, attempted: boolean, started = true): void => {
     if (attempted) item.attempts++
     const retry = retryable && (!attempted || item.attempts < MAX_ATTEMPTS)
     if (retry) later.add(item)
@@ -103,12 +104,12 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
     if (retry) {
       entry.retrying = true
       report.leftovers++
-      if (!attempted) report.deferred++
+      if (!started) report.deferred++
     }
     report.failed.push(entry)
   }
   const notStarted = (): CleanupDeadlineError => new CleanupDeadlineError(deadline.budgetMs, { started: false })
-  const defer = (items: readonly TrackedItem[]): void => { for (const item of items) fail(item, notStarted(), true, false) }
+  const defer = (items: readonly TrackedItem[]): void => { for (const item of items) fail(item, notStarted(), true, false, false) }
 
   const isDeadlineMiss = (e: unknown): boolean => {
     if (e instanceof CleanupDeadlineError) return true
@@ -181,8 +182,8 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
         },
       }
       const okAll = (same: RemoteItem[]): void => { for (const item of same) ok(item) }
-      const failAll = (same: RemoteItem[], error: unknown, retryable: boolean, attempted: boolean): void => {
-        for (const item of same) fail(item, error, retryable, attempted)
+      const failAll = (same: RemoteItem[], error: unknown, retryable: boolean, attempted: boolean, started = true): void => {
+        for (const item of same) fail(item, error, retryable, attempted, started)
       }
       try {
         const outcome = await deadline.race(Promise.resolve(deleter.delete([...byResource.keys()] as never[], context)))
@@ -199,7 +200,7 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
           byResource.delete(f.resource)
           // not sent for this resource, or the budget ran out before anything went out
           const attempted = f.sent !== false && !(isDeadlineMiss(f.error) && !sent)
-          failAll(same, f.error, f.retryable === true, attempted)
+          failAll(same, f.error, f.retryable === true, attempted, f.sent !== false)
         }
         for (const same of byResource.values()) failAll(same, new Error(`deleter '${deleter.kind}' did not report this resource`), true, sent)
       } catch (error) {
