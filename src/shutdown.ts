@@ -32,9 +32,9 @@ export type Teardown = (signal: AbortSignal) => unknown
  * ```
  */
 export interface ShutdownOptions {
-  /** Hard deadline from the signal to `process.exit(0)`, in ms. Teardowns get this minus a reserve of 10 % (at most 50 ms) for the report. @default 400 */
+  /** Hard deadline from the signal to the exit, in ms. Teardowns and the other listeners of the signal get this minus a reserve of 10 % (at most 50 ms) for the report; the exit waits for those other listeners until the deadline itself. @default 400 */
   timeoutMs?: number
-  /** Call `process.exit(0)` once done (or at the deadline). `false` for tests and hosts that exit by themselves. @default true */
+  /** Call `process.exit(0)` once done (or at the deadline). `false` for tests and hosts that exit by themselves (a `process.exit()` called during the run is still deferred until it is done, then carried out). @default true */
   exit?: boolean
   /** Where the report and warnings go. @default console */
   logger?: Logger
@@ -64,6 +64,29 @@ export interface TeardownResult {
 }
 
 /**
+ * How one call of another SIGTERM (or other handled signal) listener — one
+ * not registered through {@link onShutdown}: an OpenTelemetry or Powertools
+ * flush, a database driver — ended. `shutdown()` follows these listeners so
+ * the exit waits for them (see docs/shutdown.md, "Other signal listeners").
+ * `pending`: not settled when the report was made; the exit still waits for it
+ * until the deadline. `unknown`: a listener `shutdown()` could not follow
+ * (added behind its back); the exit waits until the deadline for it.
+ *
+ * @example
+ * ```ts
+ * { name: 'flushSpans', status: 'ok', durationMs: 302.5 }
+ * ```
+ */
+export interface ListenerResult {
+  /** the listener function's name, `(anonymous)` when it has none */
+  name: string
+  status: 'ok' | 'failed' | 'pending' | 'unknown'
+  durationMs: number
+  /** what it threw or rejected with (`failed`) */
+  error?: unknown
+}
+
+/**
  * What one shutdown did; logged once and passed to `onReport`.
  *
  * @example
@@ -76,6 +99,8 @@ export interface ShutdownReport {
   signal: string
   durationMs: number
   teardowns: TeardownResult[]
+  /** the other listeners of the signal that were called, in call order (see {@link ListenerResult}) */
+  listeners: ListenerResult[]
   /** the core's flush of leftovers and still-open scopes; absent when it did not finish by the deadline */
   cleanup?: CleanupReport
 }
@@ -112,6 +137,35 @@ interface ShutdownState {
   listeners: Map<string, (signal: NodeJS.Signals) => void>
   run: Promise<ShutdownReport> | undefined
   warned: Set<string>
+  neighbours: Neighbours
+  gate: ExitGate
+}
+
+type AnyListener = ((...args: any[]) => unknown) & { listener?: (...args: any[]) => unknown }
+
+/** The other listeners of the handled signals, followed so the exit can wait for them. */
+interface Neighbours {
+  /** each wrapper put in a foreign listener's place → the listener it replaced */
+  wrappers: WeakMap<AnyListener, AnyListener>
+  /** the 'newListener' hook that wraps listeners added after shutdown() */
+  hook: ((event: string | symbol) => void) | undefined
+  /** while the listener list is being rebuilt: our own re-adds are not news */
+  rebuilding: boolean
+  scheduled: Set<string>
+  calls: NeighbourCall[]
+  /** true from the start of a run to the end of the emit that started it */
+  startedSync: boolean
+}
+
+interface NeighbourCall { name: string, started: number, status: 'ok' | 'failed' | 'pending', durationMs: number, error?: unknown, settled: Promise<void> }
+
+/** process.exit() during the shutdown window is deferred until the run is done or the deadline. */
+interface ExitGate {
+  real: ((code?: number | string | null) => never) | undefined
+  patched: ((code?: number | string | null) => never) | undefined
+  /** the first process.exit() call of the window, with the code it asked for */
+  requested: { code: number | string | null | undefined } | undefined
+  open: boolean
 }
 
 export const defaults = {
@@ -132,6 +186,15 @@ const state: ShutdownState = g[KEY] ??= {
   listeners: new Map(),
   run: undefined,
   warned: new Set(),
+  neighbours: newNeighbours(),
+  gate: { real: undefined, patched: undefined, requested: undefined, open: false },
+}
+// A state created by an older copy of this module lacks the newer fields.
+state.neighbours ??= newNeighbours()
+state.gate ??= { real: undefined, patched: undefined, requested: undefined, open: false }
+
+function newNeighbours (): Neighbours {
+  return { wrappers: new WeakMap(), hook: undefined, rebuilding: false, scheduled: new Set(), calls: [], startedSync: false }
 }
 
 const OWNER = 'shutdown'
@@ -171,6 +234,14 @@ export const onShutdown = (name: string, fn: Teardown): (() => void) => {
  * makes Lambda send SIGTERM, and on the signal: every {@link onShutdown}
  * teardown concurrently plus the cleanup leftovers flush, one report, and
  * `process.exit(0)` by `timeoutMs` even when a teardown hangs or throws.
+ *
+ * A good neighbour: the other listeners of the signal (a telemetry flush, a
+ * database driver), registered before or after this call, are followed — each
+ * is replaced by a wrapper that keeps the promise it returns — and the exit
+ * waits for them until the deadline. A `process.exit(code)` called during the
+ * shutdown (by a teardown or such a listener) returns at once and is carried out,
+ * with its code, once the teardowns, the flush and the listeners are done or at
+ * the deadline. See docs/shutdown.md, "Other signal listeners and process.exit()".
  * Returns a Middy middleware; `await shutdown().ready` at module scope makes
  * the extension registration certain to happen during init.
  * On Lambda Managed Instances and in worker threads it wires nothing and warns once.
@@ -202,11 +273,15 @@ export const shutdown = (options?: ShutdownOptions): ShutdownMiddleware => {
 
   if (state.run === undefined) {
     for (const signal of signals ?? defaults.signals) {
-      if (state.listeners.has(signal)) continue
-      const listener = (received: NodeJS.Signals): void => { void runShutdown(received) }
-      state.listeners.set(signal, listener)
-      process.on(signal, listener)
+      if (!state.listeners.has(signal)) {
+        // A run already started by a followed listener earlier in this same emit is not a second signal.
+        const listener = (received: NodeJS.Signals): void => { if (!state.neighbours.startedSync) void startRun(received, true) }
+        state.listeners.set(signal, listener)
+        process.on(signal, listener)
+      }
+      followNeighbours(signal)
     }
+    installNewListenerHook()
   }
 
   return middleware(startExtension(state.options, env.runtimeApi))
@@ -233,68 +308,326 @@ const shutdownMiddlewareBefore = async (): Promise<void> => {
  * leftovers flush, one report, then `process.exit(0)` when `exit` is on. Runs
  * once per process: a later call (or a second signal) returns the first run's
  * report promise. Never rejects. Useful where no signal arrives (Managed
- * Instances, tests, a host with its own lifecycle).
+ * Instances, tests, a host with its own lifecycle). A `process.exit()` called
+ * while it runs is deferred until it is done (see {@link shutdown}).
  *
  * @example
  * ```ts
  * const report = await runShutdown('manual')
  * ```
  */
-export const runShutdown = (signal: string = 'manual'): Promise<ShutdownReport> => {
+export const runShutdown = (signal: string = 'manual'): Promise<ShutdownReport> => startRun(signal, false)
+
+// fromSignal: started by a listener during the signal's emit, so the other listeners of
+// that emit are being called now and are worth waiting for.
+const startRun = (signal: string, fromSignal: boolean): Promise<ShutdownReport> => {
   if (state.run !== undefined) {
-    state.options.logger.debug?.(`shutdown: ${signal} received while a shutdown already started; ignored`)
+    say(state.options.logger, 'debug', `shutdown: ${signal} received while a shutdown already started; ignored`)
     return state.run
   }
-  state.run = execute(signal)
+  const n = state.neighbours
+  n.startedSync = true
+  queueMicrotask(() => { n.startedSync = false })
+  state.run = execute(signal, fromSignal).catch((error: unknown): ShutdownReport => {
+    // Only a bug in this module gets here; the deadline timer still exits on time.
+    say(state.options.logger, 'error', `shutdown: internal error: ${describeError(error)}`)
+    return { signal, durationMs: 0, teardowns: [], listeners: [] }
+  })
   return state.run
 }
 
-const execute = async (signal: string): Promise<ShutdownReport> => {
+interface Run {
+  o: Resolved
+  signal: string
+  started: number
+  /** names of the signal's listeners shutdown() could not follow: their end is invisible, so the exit waits for the deadline */
+  unfollowed: string[]
+  pendingTeardowns: Set<string>
+  flushing: boolean
+  reporting: boolean
+  exited: boolean
+}
+
+const execute = async (signal: string, fromSignal: boolean): Promise<ShutdownReport> => {
   const o = state.options
-  const started = performance.now()
-  if (o.exit) setTimeout(() => process.exit(0), o.timeoutMs).unref()
+  const run: Run = {
+    o,
+    signal,
+    started: performance.now(),
+    unfollowed: fromSignal && state.listeners.has(signal) ? unfollowedListeners(signal) : [],
+    pendingTeardowns: new Set(state.teardowns.keys()),
+    flushing: true,
+    reporting: false,
+    exited: false,
+  }
+  // Before any teardown or neighbour runs: their process.exit() now waits for the flush.
+  openExitGate(o.logger)
+  // Ref'd: a teardown or a neighbour awaiting something that does not hold the event loop
+  // must not let the process end before the report and the exit (bounded by the deadline).
+  const forced = setTimeout(() => { if (o.exit || state.gate.requested !== undefined) exitNow(run) }, o.timeoutMs)
   const budget = Math.max(0, o.timeoutMs - Math.min(50, Math.floor(o.timeoutMs / 10)))
   const controller = new AbortController()
   setMaxListeners(0, controller.signal) // one listener per teardown is expected, not a leak
   const timer = setTimeout(() => controller.abort(new ShutdownDeadlineError(budget)), budget)
-  timer.unref()
   const deadline = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))
 
   let report: ShutdownReport
   try {
-    const teardowns = [...state.teardowns].map(([name, fn]) => runTeardown(name, fn, controller.signal, deadline))
-    const flushed = flushLeftovers({ timeoutMs: budget, signal: controller.signal, logger: o.logger }).catch(() => undefined)
+    const teardowns = [...state.teardowns].map(([name, fn]) => runTeardown(name, fn, controller.signal, deadline, () => run.pendingTeardowns.delete(name)))
+    // receivedSignal: SIGTERM in a sequential Lambda runtime proves every invocation ended,
+    // so the flush may dispose their scopes (contract item 7); a manual run proves nothing.
+    const flushOptions = { timeoutMs: budget, signal: controller.signal, logger: o.logger, receivedSignal: signal }
+    const flushed = flushLeftovers(flushOptions).catch(() => undefined).finally(() => { run.flushing = false })
+    const neighbours = (async () => {
+      await null // the listeners after ours in this emit are called before this line runs
+      await Promise.race([neighboursSettled(), deadline])
+    })()
     const [results, cleanup] = await Promise.all([
       Promise.all(teardowns),
       Promise.race([flushed, deadline.then(() => undefined)]),
+      neighbours,
     ])
-    report = { signal, durationMs: elapsed(started), teardowns: results }
+    report = { signal, durationMs: elapsed(run.started), teardowns: results, listeners: listenerResults(run) }
     if (cleanup !== undefined) report.cleanup = cleanup
   } catch (error) {
     // Only a bug in this module gets here; exiting on time still matters most.
-    o.logger.error(`shutdown: internal error: ${describeError(error)}`)
-    report = { signal, durationMs: elapsed(started), teardowns: [] }
+    say(o.logger, 'error', `shutdown: internal error: ${describeError(error)}`)
+    report = { signal, durationMs: elapsed(run.started), teardowns: [], listeners: [] }
   }
   clearTimeout(timer)
   logReport(o, report)
   if (o.onReport !== undefined) {
-    const left = Math.max(0, o.timeoutMs - (performance.now() - started) - 1)
+    run.reporting = true
     try {
-      await Promise.race([Promise.resolve(o.onReport(report)), sleepUnref(left)])
+      await Promise.race([Promise.resolve(o.onReport(report)), sleepUnref(untilDeadline(run))])
     } catch (error) {
-      o.logger.warn(`shutdown: onReport threw: ${describeError(error)}`)
+      say(o.logger, 'warn', `shutdown: onReport threw: ${describeError(error)}`)
     }
+    run.reporting = false
   }
-  if (o.exit) process.exit(0)
+  if (o.exit || state.gate.requested !== undefined) {
+    // Other listeners get until the deadline, not only the teardown budget.
+    await Promise.race([run.unfollowed.length > 0 ? new Promise(() => {}) : neighboursSettled(), sleepUnref(untilDeadline(run))])
+    exitNow(run)
+    return report
+  }
   // exit: false: hand the signals back, so a later one has its default effect.
-  for (const [sig, listener] of state.listeners) process.removeListener(sig, listener)
-  state.listeners.clear()
+  clearTimeout(forced)
+  closeExitGate()
+  unfollowAll()
   return report
+}
+
+const untilDeadline = (run: Run): number => Math.max(0, run.o.timeoutMs - (performance.now() - run.started) - 1)
+
+/** The exit: with the code of the first process.exit() of the window, else 0. Once. */
+const exitNow = (run: Run): void => {
+  if (run.exited) return
+  run.exited = true
+  const requested = state.gate.requested
+  const code = requested === undefined ? 0 : (requested.code ?? 0)
+  const still = stillRunning(run)
+  say(run.o.logger, still.length === 0 ? 'debug' : 'warn', `shutdown: exit ${String(code)} after ${elapsed(run.started)} ms (${still.length === 0 ? 'everything settled' : `deadline of ${run.o.timeoutMs} ms; still running: ${still.join(', ')}`})`)
+  const real = closeExitGate()
+  real.call(process, code)
+}
+
+const stillRunning = (run: Run): string[] => {
+  const out: string[] = []
+  for (const name of run.pendingTeardowns) out.push(`teardown '${name}'`)
+  if (run.flushing) out.push('the cleanup flush')
+  if (run.reporting) out.push('onReport')
+  for (const c of state.neighbours.calls) if (c.status === 'pending') out.push(`${run.signal} listener '${c.name}'`)
+  const n = run.unfollowed.length
+  if (n > 0) out.push(`${n} ${run.signal} listener${n > 1 ? 's' : ''} it could not follow`)
+  return out
+}
+
+const listenerResults = (run: Run): ListenerResult[] => {
+  const out: ListenerResult[] = state.neighbours.calls.map((c) => {
+    const r: ListenerResult = { name: c.name, status: c.status, durationMs: c.status === 'pending' ? elapsed(c.started) : c.durationMs }
+    if (c.error !== undefined) r.error = c.error
+    return r
+  })
+  for (const name of run.unfollowed) out.push({ name, status: 'unknown', durationMs: elapsed(run.started) })
+  return out
+}
+
+// ---- other listeners of the handled signals ----
+//
+// Node's emit calls each listener and drops what it returns, so the only way to see an
+// async listener finish is to stand in its place: each foreign listener is replaced by a
+// wrapper that calls it and keeps the promise it returns. The wrapper carries the original
+// as `.listener`, as once-wrappers do, so process.removeListener(original) and
+// process.listeners() behave as before.
+
+const ourListeners = (): Set<unknown> => new Set(state.listeners.values())
+
+const unfollowedListeners = (signal: string): string[] => {
+  const ours = ourListeners()
+  return (process.rawListeners(signal) as AnyListener[]).filter((l) => !ours.has(l) && !state.neighbours.wrappers.has(l)).map((l) => nameOf(l.listener ?? l))
+}
+
+const followNeighbours = (signal: string): void => {
+  const n = state.neighbours
+  const ours = ourListeners()
+  const current = process.rawListeners(signal) as AnyListener[]
+  if (current.every((l) => ours.has(l) || n.wrappers.has(l))) return
+  replaceListeners(signal, current, current.map((l) => ours.has(l) || n.wrappers.has(l) ? l : wrapNeighbour(signal, l)))
+}
+
+const unfollowAll = (): void => {
+  const n = state.neighbours
+  const ours = ourListeners()
+  for (const signal of state.listeners.keys()) {
+    const current = process.rawListeners(signal) as AnyListener[]
+    replaceListeners(signal, current, current.filter((l) => !ours.has(l)).map((l) => n.wrappers.get(l) ?? l))
+  }
+  state.listeners.clear()
+  if (n.hook !== undefined) process.removeListener('newListener', n.hook)
+  n.hook = undefined
+}
+
+// Rebuilds the listener list in order. A placeholder listener keeps the count above zero
+// meanwhile: at zero Node uninstalls the OS signal handler, and a signal arriving in that
+// gap would kill the process with the default action. Removing from the end always
+// removes that very entry (removeListener searches from the end).
+const replaceListeners = (signal: string, current: AnyListener[], next: AnyListener[]): void => {
+  const n = state.neighbours
+  const max = process.getMaxListeners()
+  n.rebuilding = true
+  try {
+    // The placeholder is one listener more than the user has: not a leak, no warning.
+    if (max !== 0 && current.length + 1 > max) process.setMaxListeners(current.length + 1)
+    const placeholder = (): void => {}
+    process.on(signal, placeholder)
+    for (let i = current.length - 1; i >= 0; i--) process.removeListener(signal, current[i]!)
+    for (const l of next) process.on(signal, l)
+    process.removeListener(signal, placeholder)
+  } finally {
+    process.setMaxListeners(max)
+    n.rebuilding = false
+  }
+}
+
+// 'newListener' is emitted before the listener is added: wrap on the next microtask,
+// which always runs before any signal can be delivered.
+const installNewListenerHook = (): void => {
+  const n = state.neighbours
+  if (n.hook !== undefined) return
+  n.hook = (event: string | symbol): void => {
+    if (n.rebuilding || typeof event !== 'string' || !state.listeners.has(event) || n.scheduled.has(event)) return
+    n.scheduled.add(event)
+    queueMicrotask(() => {
+      n.scheduled.delete(event)
+      if (state.listeners.has(event)) followNeighbours(event)
+    })
+  }
+  process.on('newListener', n.hook)
+}
+
+const wrapNeighbour = (signal: string, raw: AnyListener): AnyListener => {
+  const n = state.neighbours
+  const original = typeof raw.listener === 'function' ? raw.listener : raw
+  // A once-wrapper removes itself by its own identity, which is no longer in the list.
+  const once = raw.name === 'bound onceWrapper'
+  const name = nameOf(original)
+  const wrapper: AnyListener = function (this: unknown, ...args: unknown[]): unknown {
+    if (once) process.removeListener(signal, wrapper)
+    if (!state.listeners.has(signal)) return raw.apply(this, args)
+    if (state.run === undefined) void startRun(signal, true)
+    const call: NeighbourCall = { name, started: performance.now(), status: 'pending', durationMs: 0, settled: Promise.resolve() }
+    const settle = (error?: unknown, failed = false): void => {
+      call.durationMs = elapsed(call.started)
+      call.status = failed ? 'failed' : 'ok'
+      if (failed) {
+        call.error = error
+        say(state.options.logger, 'error', `shutdown: the ${signal} listener '${name}' failed: ${describeError(error)}; the other listeners and the shutdown carry on`)
+      }
+    }
+    n.calls.push(call)
+    let result: unknown
+    try {
+      result = raw.apply(this, args)
+    } catch (error) {
+      // Thrown out of emit, it would skip every later listener and crash the process
+      // before the flush: reported instead.
+      settle(error, true)
+      return undefined
+    }
+    if (isThenable(result)) call.settled = Promise.resolve(result).then(() => settle(), (error: unknown) => settle(error, true))
+    else settle()
+    return result
+  }
+  wrapper.listener = original
+  n.wrappers.set(wrapper, raw)
+  return wrapper
+}
+
+const neighboursSettled = async (): Promise<void> => {
+  // A second signal may add calls while waiting.
+  for (;;) {
+    const pending = state.neighbours.calls.filter((c) => c.status === 'pending')
+    if (pending.length === 0) return
+    await Promise.all(pending.map((c) => c.settled))
+  }
+}
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function'
+
+const nameOf = (fn: unknown): string => typeof fn === 'function' && fn.name !== '' ? fn.name : '(anonymous)'
+
+// ---- process.exit() during the shutdown window ----
+
+const openExitGate = (logger: Logger): void => {
+  const gate = state.gate
+  if (gate.open) return
+  const original = process.exit
+  const deferred = function exit (...args: [code?: number | string | null]): never {
+    if (!gate.open) return (original as (...a: unknown[]) => never).apply(process, args)
+    if (gate.requested !== undefined) {
+      say(logger, 'debug', `shutdown: process.exit(${args.map(String).join('')}) called again during the shutdown; the first call's code ${String(gate.requested.code ?? 0)} stands`)
+      return undefined as never
+    }
+    // As Node's own exit does first (and with its validation: a bad code throws here).
+    if (args.length !== 0) process.exitCode = args[0] as number | string | undefined
+    gate.requested = { code: process.exitCode }
+    say(logger, 'debug', `shutdown: process.exit(${args.map(String).join('')}) deferred until the teardowns, the cleanup flush and the other listeners are done (deadline ${state.options.timeoutMs} ms)`)
+    return undefined as never
+  }
+  gate.real = original
+  gate.patched = deferred
+  gate.open = true
+  process.exit = deferred
+}
+
+/** Closes the gate and returns the real process.exit. */
+const closeExitGate = (): ((code?: number | string | null) => never) => {
+  const gate = state.gate
+  const real = gate.real ?? process.exit
+  gate.open = false
+  if (gate.patched !== undefined && process.exit === gate.patched) process.exit = real
+  gate.patched = undefined
+  gate.real = undefined
+  return real
+}
+
+// ---- logging that cannot stop the shutdown (G4) ----
+
+const say = (logger: Logger, level: 'warn' | 'error' | 'info' | 'debug', message: string, ...extra: unknown[]): void => {
+  try {
+    const fn = level === 'info' ? (logger.info ?? logger.warn) : logger[level]
+    const result: unknown = fn?.call(logger, message, ...extra)
+    if (isThenable(result)) void Promise.resolve(result).catch(() => {})
+  } catch {
+    // a logger that throws (a closed transport) is not allowed to prevent the exit
+  }
 }
 
 type Outcome = { kind: 'ok' } | { kind: 'failed', error: unknown } | { kind: 'timed-out' }
 
-const runTeardown = async (name: string, fn: Teardown, signal: AbortSignal, deadline: Promise<void>): Promise<TeardownResult> => {
+const runTeardown = async (name: string, fn: Teardown, signal: AbortSignal, deadline: Promise<void>, done: () => void): Promise<TeardownResult> => {
   const started = performance.now()
   let settled: Promise<unknown>
   try {
@@ -302,6 +635,8 @@ const runTeardown = async (name: string, fn: Teardown, signal: AbortSignal, dead
   } catch (error) {
     settled = Promise.reject(error)
   }
+  // When it really settles, which may be after the deadline it lost to.
+  settled.then(done, done)
   const outcome: Outcome = await Promise.race([
     settled.then((): Outcome => ({ kind: 'ok' }), (error: unknown): Outcome => ({ kind: 'failed', error })),
     deadline.then((): Outcome => ({ kind: 'timed-out' })),
@@ -313,12 +648,12 @@ const runTeardown = async (name: string, fn: Teardown, signal: AbortSignal, dead
 
 const logReport = (o: Resolved, report: ShutdownReport): void => {
   const parts = report.teardowns.map((t) => `${t.name} ${t.status} ${t.durationMs} ms${t.error !== undefined ? ` (${describeError(t.error)})` : ''}`)
+  const others = report.listeners.map((l) => `${l.name} ${l.status}${l.status === 'unknown' ? '' : ` ${l.durationMs} ms`}${l.error !== undefined ? ` (${describeError(l.error)})` : ''}`)
   const c = report.cleanup
   const cleanupText = c === undefined ? 'cleanup flush did not finish by the deadline' : `cleanup: ${c.cleaned}/${c.resources} resource(s) cleaned${c.failed.length > 0 ? `, ${c.failed.length} failed` : ''}`
-  const troubled = report.teardowns.some((t) => t.status !== 'ok') || c === undefined || c.failed.length > 0
-  const message = `shutdown: ${report.signal} handled in ${report.durationMs} ms (deadline ${o.timeoutMs} ms): ${report.teardowns.length} teardown(s)${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}; ${cleanupText}`
-  const log = troubled ? o.logger.warn : (o.logger.info ?? o.logger.warn)
-  log.call(o.logger, message, { shutdownReport: report })
+  const troubled = report.teardowns.some((t) => t.status !== 'ok') || report.listeners.some((l) => l.status !== 'ok') || c === undefined || c.failed.length > 0
+  const message = `shutdown: ${report.signal} handled in ${report.durationMs} ms (deadline ${o.timeoutMs} ms): ${report.teardowns.length} teardown(s)${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}; ${others.length > 0 ? `${others.length} other listener call(s) — ${others.join(', ')}; ` : ''}${cleanupText}`
+  say(o.logger, troubled ? 'warn' : 'info', message, { shutdownReport: report })
 }
 
 /**
@@ -400,7 +735,7 @@ const resolve = (given: ShutdownOptions): Resolved => ({
 const warnOnce = (logger: Logger, key: string, message: string): void => {
   if (state.warned.has(key)) return
   state.warned.add(key)
-  logger.warn(message)
+  say(logger, 'warn', message)
 }
 
 const elapsed = (since: number): number => Math.round((performance.now() - since) * 10) / 10
