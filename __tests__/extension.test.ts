@@ -103,6 +103,25 @@ describe('internal extension (in-process, registered by shutdown())', () => {
   })
 })
 
+describe('node:http is loaded only to register (cold start)', () => {
+  let api: FakeRuntimeApi | undefined
+  afterEach(async () => { await api?.stop(); api = undefined })
+
+  it('is not loaded by importing and calling shutdown() off Lambda', async () => {
+    const child = spawnFixture('shutdown-http-probe.ts', {})
+    expect(await child.exited).toEqual({ code: 0, signal: null })
+    expect(child.events.find((e) => e.event === 'probe')).toEqual({ event: 'probe', http: false, status: { state: 'skipped', reason: 'AWS_LAMBDA_RUNTIME_API is not set' } })
+  })
+
+  it('is loaded, with a dynamic import, when the extension registers', async () => {
+    api = await startFakeRuntimeApi()
+    const child = spawnFixture('shutdown-http-probe.ts', { AWS_LAMBDA_RUNTIME_API: api.address })
+    expect(await child.exited).toEqual({ code: 0, signal: null })
+    expect(child.events.find((e) => e.event === 'probe')).toMatchObject({ http: true, status: { state: 'registered' } })
+    expect(extensionCalls(api)[0]).toBe(`POST ${REGISTER}`)
+  })
+})
+
 describe('external extension (extension/extensions/middy-cleanup-shutdown)', () => {
   let api: FakeRuntimeApi | undefined
   afterEach(async () => { await api?.stop(); api = undefined })

@@ -1,13 +1,15 @@
-import type { IncomingMessage } from 'node:http'
-import { createRequire } from 'node:module'
+import type { IncomingMessage, request as httpRequest } from 'node:http'
 import { describeError } from './errors.js'
 import type { Logger } from './logger.js'
 
-// node:http costs ~6 ms of cold start and is only needed on Lambda: loaded on first
-// use, synchronously, so registration is still sent before the runtime's first poll.
-let http: typeof import('node:http') | undefined
-const httpRequest: typeof import('node:http').request = (...args: any[]) =>
-  ((http ??= createRequire(import.meta.url)('node:http') as typeof import('node:http')).request as (...a: any[]) => ReturnType<typeof import('node:http').request>)(...args)
+type HttpRequestFn = typeof httpRequest
+
+// node:http costs milliseconds of cold start and is only needed on Lambda: loaded when
+// the registration starts. A dynamic import, not createRequire: a top-level
+// `import { createRequire }` collides with the banner CDK's NodejsFunction puts in ESM
+// bundles, and bundlers reject a dynamic require() of a built-in in ESM output.
+let http: Promise<HttpRequestFn> | undefined
+const loadHttp = (): Promise<HttpRequestFn> => (http ??= import('node:http').then((m) => m.request))
 
 /**
  * Outcome of registering the in-process (internal) Lambda extension.
@@ -105,8 +107,10 @@ const register = async (options: RegisterExtensionOptions): Promise<ExtensionSta
     return fail(logger, `AWS_LAMBDA_RUNTIME_API is not host:port (got '${options.runtimeApi}')`, error)
   }
   let res: { status: number, headers: IncomingMessage['headers'], body: string }
+  let request: HttpRequestFn
   try {
-    res = await send(base, {
+    request = await loadHttp()
+    res = await send(request, base, {
       method: 'POST',
       path: REGISTER_PATH,
       headers: { 'Lambda-Extension-Name': name, 'Content-Type': 'application/json' },
@@ -121,7 +125,7 @@ const register = async (options: RegisterExtensionOptions): Promise<ExtensionSta
     // Lambda answers 4xx once the runtime has called /runtime/invocation/next: registered too late.
     return fail(logger, `POST ${REGISTER_PATH} answered HTTP ${res.status}${typeof id === 'string' && id !== '' ? '' : ' without a Lambda-Extension-Identifier'}: ${res.body.slice(0, 300)}`)
   }
-  waitForeverOnNext(base, id, logger)
+  waitForeverOnNext(request, base, id, logger)
   logger.debug?.(`shutdown: registered internal extension '${name}' (${id}); Lambda will send SIGTERM before shutdown`)
   return { state: 'registered', name, extensionId: id }
 }
@@ -133,14 +137,14 @@ const fail = (logger: Logger, reason: string, error?: unknown): ExtensionStatus 
 
 // The Extensions API expects every registered extension to call event/next; with no
 // events subscribed it never answers. Nothing should keep the process alive for it.
-const waitForeverOnNext = (base: URL, id: string, logger: Logger): void => {
+const waitForeverOnNext = (request: HttpRequestFn, base: URL, id: string, logger: Logger): void => {
   let reported = false
   const report = (what: string): void => {
     if (reported) return
     reported = true
     logger.warn(`shutdown: the internal extension's pending ${NEXT_PATH} ended (${what}); SIGTERM delivery is not affected once registered, but this is unexpected.`)
   }
-  const req = httpRequest({
+  const req = request({
     host: base.hostname.replace(/^\[|\]$/g, ''),
     port: base.port === '' ? 80 : Number(base.port),
     method: 'GET',
@@ -158,9 +162,9 @@ const waitForeverOnNext = (base: URL, id: string, logger: Logger): void => {
 
 interface SendOptions { method: string, path: string, headers: Record<string, string>, body: string, timeoutMs: number }
 
-const send = (base: URL, o: SendOptions): Promise<{ status: number, headers: IncomingMessage['headers'], body: string }> =>
+const send = (request: HttpRequestFn, base: URL, o: SendOptions): Promise<{ status: number, headers: IncomingMessage['headers'], body: string }> =>
   new Promise((resolve, reject) => {
-    const req = httpRequest({
+    const req = request({
       host: base.hostname.replace(/^\[|\]$/g, ''),
       port: base.port === '' ? 80 : Number(base.port),
       method: o.method,
