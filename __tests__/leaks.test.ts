@@ -253,7 +253,7 @@ describe('globals (watch list)', () => {
     un1() // replaced by the second watch: a no-op
     // still watched (the second one), so a growing value is still found…
     const r = recorder()
-    const handler = middy().use(cleanup({ detectLeaks: { confirm: 1, onLeak: r.onLeak }, logger: r.logger }))
+    const handler = middy().use(cleanup({ detectLeaks: { confirm: 1, handles: false, tmp: false, memory: false, onLeak: r.onLeak }, logger: r.logger }))
       .handler(async () => { size++ })
     await invoke(handler, 1)
     expect(r.leaks).toMatchObject([{ kind: 'globals', details: { name: 'dup' } }])
@@ -293,7 +293,9 @@ describe('memory (in a child process, a major GC forced after each invocation)',
   })
 
   it('fixed with invocationLocal(): no finding over 50 sampled invocations with post-GC readings; at module scope the same array is found', async () => {
-    const [fixed, leaky] = await Promise.all([run('fixed', 50), run('leaky', 40)])
+    // one after the other: a second child at the same time makes GC timing noisier
+    const fixed = await run('fixed', 50)
+    const leaky = await run('leaky', 40)
     expect(fixed.samples).toBe(50)
     expect(fixed.gcReadings).toBeGreaterThanOrEqual(4) // the check had what it judges by
     expect(fixed.found).toEqual([])

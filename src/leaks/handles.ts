@@ -18,10 +18,14 @@ import type { HandleLeakDetails } from './types.js'
 // carry no identity, so a type grows when its count rose during the invocation and
 // ended above where the streak's previous invocation ended.
 
+/** A descriptor by number and what it pointed to when seen. */
+interface Member { fd: number, id: string }
 interface FdStreak {
   n: number
-  /** `fd:dev:ino` of the descriptors this streak's invocations opened and left open */
-  members: string[]
+  /** the descriptors this streak's invocations opened and left open */
+  members: Member[]
+  /** `dev:ino` of members that closed later: a file reopened each time (a log rotating), not to be named as leaked */
+  closed: Set<string>
   fdsBefore: number | undefined
 }
 interface TypeStreak { n: number, total: number, level: number }
@@ -31,6 +35,8 @@ const ALL_FILES = 'fd:file'
 const fileKey = (id: string): string => `file:${id}`
 const keysOf = (info: FdInfo): string[] => info.cls === 'file' ? [fileKey(info.id), ALL_FILES] : [FD_TYPE[info.cls]]
 const typeOfKey = (key: string): string => key.startsWith('file:') ? ALL_FILES : key
+/** The members to count and name: those whose object never closed during the streak. */
+const leaked = (s: FdStreak): Member[] => s.closed.size === 0 ? s.members : s.members.filter((m) => !s.closed.has(m.id))
 
 const MAX_TARGETS = 5
 
@@ -76,14 +82,15 @@ export class HandleJudge {
     let longest: FdStreak | undefined
     const targets: string[] = []
     for (const [key, s] of fdKeys) {
+      const members = leaked(s)
       const type = typeOfKey(key)
-      byType[type] = (byType[type] ?? 0) + s.members.length
-      fdRate += s.members.length / s.n
+      byType[type] = (byType[type] ?? 0) + members.length
+      fdRate += members.length / s.n
       invocations = Math.max(invocations, s.n)
       if (longest === undefined || s.n > longest.n) longest = s
-      for (const m of s.members) {
+      for (const m of members) {
         if (targets.length >= MAX_TARGETS) break
-        const target = fdTarget(Number(m.slice(0, m.indexOf(':'))))
+        const target = fdTarget(m.fd)
         if (target !== undefined && !targets.includes(target)) targets.push(target)
       }
     }
@@ -107,12 +114,10 @@ export class HandleJudge {
   #judgeFds (before: Map<number, FdInfo>, after: Map<number, FdInfo>): Array<[string, FdStreak]> {
     // opened during the invocation and still open: a number not open at the start, or
     // open then on something else (closed and reused meanwhile)
-    const added = new Map<string, string[]>()
-    const open = new Set<string>()
+    const added = new Map<string, Member[]>()
     for (const [fd, info] of after) {
-      const member = `${fd}:${info.id}`
-      open.add(member)
       if (before.get(fd)?.id === info.id) continue
+      const member = { fd, id: info.id }
       for (const key of keysOf(info)) {
         const list = added.get(key)
         if (list === undefined) added.set(key, [member])
@@ -121,15 +126,17 @@ export class HandleJudge {
     }
     for (const key of this.#fds.keys()) if (!added.has(key)) this.#fds.delete(key)
     const confirmed: Array<[string, FdStreak]> = []
+    const isOpen = (m: Member): boolean => after.get(m.fd)?.id === m.id
     for (const [key, fresh] of added) {
       const s = this.#fds.get(key)
-      const kept = s === undefined ? [] : s.members.filter((m) => open.has(m))
+      const kept = s === undefined ? [] : s.members.filter(isOpen)
       if (s === undefined || kept.length + fresh.length <= s.members.length) {
         // the first invocation of a streak, or one that closed as much as it left open
-        this.#fds.set(key, { n: 1, members: fresh, fdsBefore: before.size })
+        this.#fds.set(key, { n: 1, members: fresh, closed: new Set(), fdsBefore: before.size })
         if (this.#confirm <= 1) confirmed.push([key, this.#fds.get(key)!])
         continue
       }
+      for (const m of s.members) if (!isOpen(m)) s.closed.add(m.id)
       s.n++
       s.members = [...kept, ...fresh]
       if (s.n >= this.#confirm) confirmed.push([key, s])
