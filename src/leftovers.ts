@@ -6,7 +6,7 @@ import { type UnconfiguredService, reviveJournal } from './journal.js'
 import type { ResolvedOptions } from './options.js'
 import type { Logger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
-import type { TrackedItem } from './tracked.js'
+import { type PathItem, type TrackedItem, journaledIn } from './tracked.js'
 
 /** What a live scope exposes to the process-wide registry. */
 export interface RegisteredScope {
@@ -95,8 +95,10 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
       // A process killed outright: delete what it declared and today's allow-lists allow, then its directory.
       const revived = reviveJournal(journal.entries, config)
       for (const service of revived.unconfigured) unconfigured.add(service)
-      journaled.push(...revived.items)
-      journaled.push({ type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: [realTmpdir()], attempts: 0, covers: 1 })
+      const dirItem: PathItem = { type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: [realTmpdir()], attempts: 0, covers: 1 }
+      // Its journal stays until what it lists is deleted or given up (G3): the run that settles the last removes it.
+      journaledIn(dirItem, revived.items)
+      journaled.push(...revived.items, dirItem)
       const { items, refused } = revived
       o.logger.warn(`cleanup: ${dir} was left by a process killed outright; deleting the ${items.length} S3 object(s) / DynamoDB item(s) its journal lists${refused.length > 0 ? `; not deleting ${refused.length}: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? '; …' : ''}` : ''}${journal.malformed > 0 ? `; ${journal.malformed} malformed line(s) skipped` : ''}${journal.truncated ? '; the journal was truncated at its cap, the rest is not replayed' : ''}`)
     })
