@@ -4,7 +4,8 @@
 // in a fresh `node` (as the runtime loads index.mjs) against a Lambda-like Extensions API,
 // runs one invocation against the embedded S3/DynamoDB servers, and gets SIGTERM.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { backends, createBucket, createTable, dynamoClient, itemExists, objectExists, s3Client } from './support/backends.js'
@@ -18,6 +19,9 @@ const s3 = s3Client(b)
 const ddb = dynamoClient(b)
 let bucket = ''
 let table = ''
+// The children's os.tmpdir(): their own, so that their start-of-process sweep never meets
+// the dirs of other test processes on this machine (and this test sees only theirs).
+const childTmp = mkdtempSync(join(tmpdir(), 'bundling-test-'))
 
 // What the runtime client does once the module is loaded: one invocation, then it stays
 // alive (on Lambda: frozen in /runtime/invocation/next) until SIGTERM.
@@ -45,6 +49,7 @@ const childEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
     AWS_ENDPOINT_URL_DYNAMODB: b.dynamodbEndpoint,
     SCRATCH_BUCKET: bucket,
     JOBS_TABLE: table,
+    TMPDIR: childTmp,
     ...extra,
   }
 }
@@ -53,7 +58,7 @@ beforeAll(async () => {
   bucket = await createBucket(s3, { prefix: 'bundling' })
   table = await createTable(ddb, { prefix: 'bundling' })
 })
-afterAll(() => { s3.destroy(); ddb.destroy() })
+afterAll(() => { s3.destroy(); ddb.destroy(); rmSync(childTmp, { recursive: true, force: true }) })
 
 const run = async (recipe: Recipe, api: FakeLambdaApi) => {
   const { file, bytes } = bundle(recipe, entry)
@@ -84,6 +89,8 @@ describe.each(recipes.map((r) => [r.name, r] as const))('bundled with the %s rec
     expect(result.file.startsWith('/')).toBe(true)
     expect(existsSync(result.file)).toBe(false)
     expect(existsSync(dirname(result.file))).toBe(false)
+    expect(dirname(dirname(result.file))).toBe(childTmp)
+    expect(readdirSync(childTmp)).toEqual([])
     expect(await objectExists(s3, result.bucket, result.key)).toBe(false)
     expect(await itemExists(ddb, result.table, result.item)).toBe(false)
 

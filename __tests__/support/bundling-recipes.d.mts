@@ -12,5 +12,6 @@ export declare const root: string
 export declare const CDK_BANNER: string
 export declare const recipes: Recipe[]
 export declare const samWithoutBanner: Recipe
+export declare const plainEsm: Recipe
 export declare const outRoot: string
 export declare function bundle (recipe: Recipe, entry: string, outdir?: string): { file: string, bytes: number, warnings: string }

@@ -89,6 +89,20 @@ export const samWithoutBanner = {
     '--target=es2022', '--format=esm', '--out-extension:.js=.mjs'],
 }
 
+/**
+ * Plain esbuild ESM, no banner, `@aws-sdk/*` external, unminified: not a documented
+ * recipe, the common base of them, for tests whose subject is not the bundler (the
+ * runtime-client tests), so that a recipe-specific failure shows up in one place only.
+ * @type {Recipe}
+ */
+export const plainEsm = {
+  name: 'plain-esm',
+  what: 'esbuild --bundle --platform=node --format=esm --target=node22 --external:@aws-sdk/*',
+  sdkBundled: false,
+  outfile: 'index.mjs',
+  args: (entry, out) => ['--bundle', entry, '--platform=node', '--format=esm', '--target=node22', `--outfile=${join(out, 'index.mjs')}`, '--external:@aws-sdk/*'],
+}
+
 /** Where bundles go: inside the repo, so that an external `@aws-sdk/*` resolves from its node_modules (the runtime's SDK on Lambda). */
 export const outRoot = join(root, 'node_modules', '.cache', 'middy-cleanup-bundling')
 

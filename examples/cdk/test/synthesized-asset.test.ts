@@ -6,7 +6,8 @@
 // Run by .ci/cdk-check.sh after the synth (npm run synth in examples/cdk);
 // `jest --roots examples/cdk/test` keeps it out of the default `npm test`.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
@@ -54,12 +55,14 @@ describe('the synthesized asset (cdk.out/asset.*/index.mjs)', () => {
   let api: FakeLambdaApi
   let bucket = ''
   let table = ''
+  // the function's /tmp: its own, so its start-of-process sweep meets no other test's dirs
+  const lambdaTmp = mkdtempSync(join(tmpdir(), 'cdk-asset-'))
   beforeAll(async () => {
     api = await startFakeLambdaApi()
     bucket = await createBucket(s3, { prefix: 'cdk' })
     table = await createTable(ddb, { prefix: 'cdk' })
   })
-  afterAll(async () => { await api.close(); s3.destroy(); ddb.destroy() })
+  afterAll(async () => { await api.close(); s3.destroy(); ddb.destroy(); rmSync(lambdaTmp, { recursive: true, force: true }) })
 
   it('is an ES module bundle with the CDK banner and the package from node_modules, @aws-sdk/* left to the runtime', () => {
     const code = readFileSync(asset, 'utf8')
@@ -77,7 +80,7 @@ describe('the synthesized asset (cdk.out/asset.*/index.mjs)', () => {
     Object.assign(env, {
       AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test',
       AWS_ENDPOINT_URL_S3: b.s3Endpoint, AWS_ENDPOINT_URL_DYNAMODB: b.dynamodbEndpoint,
-      S3_SCRATCH_BUCKET: bucket, JOBS_TABLE: table, AWS_LAMBDA_RUNTIME_API: api.address, ASSET: asset,
+      S3_SCRATCH_BUCKET: bucket, JOBS_TABLE: table, AWS_LAMBDA_RUNTIME_API: api.address, ASSET: asset, TMPDIR: lambdaTmp,
     })
     const child = spawnNode(process.execPath, ['--input-type=module', '-e', `
       const { pathToFileURL } = await import('node:url')
@@ -91,6 +94,7 @@ describe('the synthesized asset (cdk.out/asset.*/index.mjs)', () => {
     expect(api.log).toEqual(['POST /2020-01-01/extension/register', 'GET /2020-01-01/extension/event/next'])
     expect(r.keys).toHaveLength(3)
     expect(existsSync(r.dir)).toBe(false)
+    expect(readdirSync(lambdaTmp)).toEqual([])
     for (const key of r.keys) expect(await objectExists(s3, bucket, key)).toBe(false)
     expect(await itemExists(ddb, table, r.progress)).toBe(false)
 
