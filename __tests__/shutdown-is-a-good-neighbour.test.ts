@@ -123,6 +123,15 @@ describe('shutdown() lets other SIGTERM listeners finish (real child, real SIGTE
     expect(lastLog(child, 'shutdown: exit')).toMatch(/\(everything settled\)$/)
   })
 
+  it('following them is invisible to their owners: listeners() and removeListener(original) work, once stays once, no extra MaxListenersExceededWarning, all put back after an exit: false run', async () => {
+    const child = spawnFixture('shutdown-wrap-probe.ts', {})
+    expect(await child.exited).toEqual({ code: 0, signal: null })
+    expect(child.events.find((e) => e.event === 'wrapped')).toEqual({ event: 'wrapped', count: 12, originalsInOrder: true, rawAreWrappers: true })
+    expect(child.events.find((e) => e.event === 'removed')).toEqual({ event: 'removed', count: 11, stillThere: false })
+    // One warning: Node's own, when shutdown() added the 11th listener; rebuilding the list adds none.
+    expect(child.events.find((e) => e.event === 'after-run')).toEqual({ event: 'after-run', onceCalls: 1, count: 9, rawAreOriginals: true, warnings: ['MaxListenersExceededWarning'] })
+  })
+
   it('a logger whose every method throws and an onReport that throws never prevent the exit (G4)', async () => {
     const child = run({
       timeoutMs: 1000,

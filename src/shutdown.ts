@@ -488,22 +488,27 @@ const unfollowAll = (): void => {
   n.hook = undefined
 }
 
-// Rebuilds the listener list in order. A placeholder listener keeps the count above zero
-// meanwhile: at zero Node uninstalls the OS signal handler, and a signal arriving in that
-// gap would kill the process with the default action. Removing from the end always
-// removes that very entry (removeListener searches from the end).
+// Rebuilds the listener list in order. Two placeholder listeners keep it meanwhile: the
+// count never reaches zero (at zero Node uninstalls the OS signal handler, and a signal
+// arriving in that gap would kill the process with the default action), and the list
+// stays the same array (at one entry Node collapses it, losing its "already warned about
+// too many listeners" mark, so the next add would warn again). Removing from the end
+// always removes that very entry (removeListener searches from the end).
 const replaceListeners = (signal: string, current: AnyListener[], next: AnyListener[]): void => {
   const n = state.neighbours
   const max = process.getMaxListeners()
   n.rebuilding = true
   try {
-    // The placeholder is one listener more than the user has: not a leak, no warning.
-    if (max !== 0 && current.length + 1 > max) process.setMaxListeners(current.length + 1)
-    const placeholder = (): void => {}
-    process.on(signal, placeholder)
+    // The placeholders are listeners the user does not have: not a leak, no warning.
+    if (max !== 0 && current.length + 2 > max) process.setMaxListeners(current.length + 2)
+    const first = (): void => {}
+    const second = (): void => {}
+    process.on(signal, first)
+    process.on(signal, second)
     for (let i = current.length - 1; i >= 0; i--) process.removeListener(signal, current[i]!)
     for (const l of next) process.on(signal, l)
-    process.removeListener(signal, placeholder)
+    process.removeListener(signal, second)
+    process.removeListener(signal, first)
   } finally {
     process.setMaxListeners(max)
     n.rebuilding = false
