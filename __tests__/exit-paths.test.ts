@@ -5,12 +5,39 @@ import { existsSync } from 'node:fs'
 import { open, writeFile, mkdtemp, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanup, flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY, type CleanupReport } from '../src/index.js'
+import { cleanup, flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY, type CleanupReport, type CleanupScope } from '../src/index.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 
 const isClosed = (fh: FileHandle): boolean => fh.fd === -1
 
-describe.each(middyVersions)('Middy $major', ({ middy }) => {
+/**
+ * Runs `fn` as in a sequential Lambda runtime (AWS_LAMBDA_RUNTIME_API set,
+ * AWS_LAMBDA_MAX_CONCURRENCY unset): there a new invocation proves the earlier ones
+ * ended, which is what sweeps an early return on Middy 5 (it leaves no other sign).
+ */
+const inSequentialRuntime = async (fn: () => Promise<void>): Promise<void> => {
+  const saved = { api: process.env.AWS_LAMBDA_RUNTIME_API, max: process.env.AWS_LAMBDA_MAX_CONCURRENCY }
+  process.env.AWS_LAMBDA_RUNTIME_API = '127.0.0.1:9001'
+  delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+  try { await fn() } finally {
+    if (saved.api === undefined) delete process.env.AWS_LAMBDA_RUNTIME_API
+    else process.env.AWS_LAMBDA_RUNTIME_API = saved.api
+    if (saved.max !== undefined) process.env.AWS_LAMBDA_MAX_CONCURRENCY = saved.max
+  }
+}
+
+/** Off Lambda (a local server, a test harness): no runtime tells when an invocation ended. */
+const offLambda = async (fn: () => Promise<void>): Promise<void> => {
+  const saved = { api: process.env.AWS_LAMBDA_RUNTIME_API, max: process.env.AWS_LAMBDA_MAX_CONCURRENCY }
+  delete process.env.AWS_LAMBDA_RUNTIME_API
+  delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+  try { await fn() } finally {
+    if (saved.api !== undefined) process.env.AWS_LAMBDA_RUNTIME_API = saved.api
+    if (saved.max !== undefined) process.env.AWS_LAMBDA_MAX_CONCURRENCY = saved.max
+  }
+}
+
+describe.each(middyVersions)('Middy $major', ({ major, middy }) => {
   const declareAll = async (context: any) => {
     const file = await context.cleanup.tempFile({ suffix: '.jpg' })
     const fh: FileHandle = context.cleanup.handle(await open(file, 'w'))
@@ -91,7 +118,7 @@ describe.each(middyVersions)('Middy $major', ({ middy }) => {
     expect(isClosed(seen.fh)).toBe(true)
   })
 
-  it('5b. an onError that returns a response, cleanup registered first (its onError skipped): swept by the next invocation', async () => {
+  it('5b. an onError that returns a response, cleanup registered first (its onError skipped): swept by the next invocation (sequential Lambda runtime)', () => inSequentialRuntime(async () => {
     let seen: any
     let fail = true
     const handler = middy()
@@ -110,7 +137,32 @@ describe.each(middyVersions)('Middy $major', ({ middy }) => {
     expect(isClosed(seen.fh)).toBe(true)
     expect(seen.deferred).toEqual(['flushed'])
     expect(await ourInvocationDirs()).toEqual([])
-  })
+  }))
+
+  it(`5b'. same, off Lambda: ${major === 5 ? 'Middy 5 leaves no proof of the end, nothing is touched (the next process sweeps the dir)' : "Middy's earlyResponse proves the end: swept by the next invocation"}`, () => offLambda(async () => {
+    let seen: any
+    let scope: CleanupScope | undefined
+    let fail = true
+    const handler = middy()
+      .use(cleanup())
+      .use({ before: (request: any) => { if (fail) scope = request.internal[INTERNAL_SCOPE_KEY] } })
+      .use({ onError: () => ({ statusCode: 500 }) })
+      .handler(async (_e: unknown, context: any) => {
+        if (fail) { seen = await declareAll(context); throw new Error('x') }
+        return 'second'
+      })
+    await expect(handler({}, lambdaContext())).resolves.toEqual({ statusCode: 500 })
+    fail = false
+    await expect(handler({}, lambdaContext())).resolves.toBe('second')
+    expect(existsSync(seen.file)).toBe(major === 5)
+    expect(isClosed(seen.fh)).toBe(major !== 5)
+    expect(seen.deferred).toEqual(major === 5 ? [] : ['flushed'])
+    expect(scope!.state).toBe(major === 5 ? 'active' : 'disposed')
+    // The test knows the invocation ended; a real process leaves this to the next one.
+    await scope!.dispose()
+    expect(existsSync(seen.file)).toBe(false)
+    expect(await ourInvocationDirs()).toEqual([])
+  }))
 
   it("6. Middy's timeoutEarlyInMillis fires while the handler hangs: TimeoutError, resources removed before it settles", async () => {
     let seen: any
@@ -130,7 +182,7 @@ describe.each(middyVersions)('Middy $major', ({ middy }) => {
     expect(reports[0]!.exitPath).toBe('timeout')
   })
 
-  it('7a. a middleware after cleanup() returns early from before: nothing survives the end of the next invocation', async () => {
+  it('7a. a middleware after cleanup() returns early from before: nothing survives the end of the next invocation (sequential Lambda runtime)', () => inSequentialRuntime(async () => {
     let file = ''
     let hit = true
     const handler = middy()
@@ -143,7 +195,25 @@ describe.each(middyVersions)('Middy $major', ({ middy }) => {
     await expect(handler({}, lambdaContext())).resolves.toBe('fresh')
     expect(existsSync(file)).toBe(false)
     expect(await ourInvocationDirs()).toEqual([])
-  })
+  }))
+
+  it(`7a'. same, off Lambda: ${major === 5 ? 'Middy 5 leaves no proof of the end, nothing is touched (the next process sweeps the dir)' : "Middy's earlyResponse proves the end: swept by the next invocation"}`, () => offLambda(async () => {
+    let file = ''
+    let scope: CleanupScope | undefined
+    let hit = true
+    const handler = middy()
+      .use(cleanup())
+      .use({ before: async (request: any) => { if (hit) { scope = request.internal[INTERNAL_SCOPE_KEY]; file = await request.context.cleanup.tempFile(); return 'cached' } } })
+      .handler(async () => 'fresh')
+    await expect(handler({}, lambdaContext())).resolves.toBe('cached')
+    hit = false
+    await expect(handler({}, lambdaContext())).resolves.toBe('fresh')
+    expect(existsSync(file)).toBe(major === 5)
+    expect(scope!.state).toBe(major === 5 ? 'active' : 'disposed')
+    await scope!.dispose()
+    expect(existsSync(file)).toBe(false)
+    expect(await ourInvocationDirs()).toEqual([])
+  }))
 
   it('7b. a cooperative middleware calls request.internal dispose before returning early: cleaned at once', async () => {
     let file = ''
@@ -246,7 +316,7 @@ describe('paths outside the per-invocation directory', () => {
     }
   })
 
-  it('flushLeftovers() (shutdown) cleans scopes still open', async () => {
+  it('flushLeftovers() on SIGTERM in a sequential Lambda runtime (shutdown) cleans scopes still open', () => inSequentialRuntime(async () => {
     const { middy } = middyVersions[2]!
     const inside = gate()
     let file = ''
@@ -258,11 +328,39 @@ describe('paths outside the per-invocation directory', () => {
     })
     const running = handler({}, lambdaContext())
     await inside.promise
-    const report = await flushLeftovers({ timeoutMs: 1000 })
+    const report = await flushLeftovers({ timeoutMs: 1000, receivedSignal: 'SIGTERM' })
     expect(report.exitPath).toBe('shutdown')
     expect(report.cleaned).toBeGreaterThanOrEqual(1)
     expect(existsSync(file)).toBe(false)
     never.open()
     await running
-  })
+  }))
+
+  const whereFlushProvesNothing: Array<[string, (fn: () => Promise<void>) => Promise<void>, string | undefined]> = [
+    ['off Lambda, on SIGTERM', offLambda, 'SIGTERM'],
+    ['in a sequential Lambda runtime, without a signal (called from code, not a SIGTERM listener)', inSequentialRuntime, undefined],
+  ]
+  it.each(whereFlushProvesNothing)('flushLeftovers() %s never touches a scope still running', (_name, where, receivedSignal) => where(async () => {
+    const { middy } = middyVersions[2]!
+    const inside = gate()
+    const release = gate()
+    let file = ''
+    let stillThere: boolean | undefined
+    const handler = middy().use(cleanup()).handler(async (_e: unknown, context: any) => {
+      file = await context.cleanup.tempFile()
+      inside.open()
+      await release.promise
+      stillThere = existsSync(file)
+      return 'done'
+    })
+    const running = handler({}, lambdaContext())
+    await inside.promise
+    const report = await flushLeftovers({ timeoutMs: 1000, ...(receivedSignal === undefined ? {} : { receivedSignal }) })
+    expect(report.cleaned).toBe(0)
+    expect(existsSync(file)).toBe(true)
+    release.open()
+    await expect(running).resolves.toBe('done')
+    expect(stillThere).toBe(true)
+    expect(existsSync(file)).toBe(false)
+  }))
 })

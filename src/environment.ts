@@ -37,6 +37,13 @@ export interface LambdaEnvironment {
   maxConcurrency: number | undefined
   /** This code runs in a worker thread, not the process's main thread. */
   workerThread: boolean
+  /**
+   * A Lambda runtime that runs one invocation at a time in this thread: Runtime API
+   * set, `AWS_LAMBDA_MAX_CONCURRENCY` unset, main thread. There the runtime asks for
+   * the next event only once the previous handler settled, so a new invocation (or
+   * SIGTERM) proves every earlier one has ended; cleanup relies on nothing weaker.
+   */
+  sequential: boolean
 }
 
 /**
@@ -45,6 +52,7 @@ export interface LambdaEnvironment {
  * @example
  * ```ts
  * detectEnvironment({ AWS_LAMBDA_MAX_CONCURRENCY: '8' }).managedInstances // true
+ * detectEnvironment({ AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001' }).sequential // true (main thread)
  * ```
  */
 export const detectEnvironment = (env: NodeJS.ProcessEnv = process.env, mainThread: boolean = isMainThread): LambdaEnvironment => {
@@ -58,6 +66,7 @@ export const detectEnvironment = (env: NodeJS.ProcessEnv = process.env, mainThre
     managedInstances: maxConcurrencyRaw !== undefined,
     maxConcurrency,
     workerThread: !mainThread,
+    sequential: runtimeApi !== undefined && maxConcurrencyRaw === undefined && mainThread,
   }
 }
 

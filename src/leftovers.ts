@@ -3,19 +3,33 @@ import { addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
 import { realTmpdir, sweepStaleInvocationDirs } from './files.js'
 import { type UnconfiguredService, reviveJournal } from './journal.js'
+import { sep } from 'node:path'
+import { detectEnvironment } from './environment.js'
 import type { ResolvedOptions } from './options.js'
-import type { Logger } from './logger.js'
+import { type Logger, resolveLogger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
-import { type PathItem, type TrackedItem, journaledIn } from './tracked.js'
+import { type PathItem, type TrackedItem, identityOf, journaledIn } from './tracked.js'
 
 /** What a live scope exposes to the process-wide registry. */
 export interface RegisteredScope {
-  /** true once the invocation has visibly ended without disposing (early return) */
+  /** true once its invocation has provably ended without it disposing itself: only then may others dispose it */
   isOrphaned: () => boolean
+  /** the exit path to report when it is disposed as an orphan */
+  orphanExitPath: () => ExitPath
+  /** a new invocation of `requestId` started in a sequential runtime */
+  noteLaterInvocation: (requestId: string | undefined) => void
+  /** SIGTERM arrived in a sequential runtime */
+  noteShutdown: () => void
+  /** what it still holds (see {@link identityKey}), so leftovers with the same identity wait */
+  heldIdentities: () => Iterable<string>
   /** the per-invocation directory, if created */
   readonly invocationDir: string | undefined
   disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
 }
+
+/** The identity a scope deduplicates by and a leftover is matched against: the real path, or kind + client + id. */
+export const identityKey = (item: TrackedItem): string =>
+  item.type === 'path' ? item.real : item.type === 'remote' ? identityOf(item.resource) : item.id
 
 interface ProcessState {
   active: Set<RegisteredScope>
@@ -39,6 +53,17 @@ export const warnOnce = (logger: Logger, key: string, message: string): void => 
   logger.warn(message)
 }
 
+/**
+ * Called by every invocation's `before`. In a sequential runtime (one invocation at a
+ * time: Lambda without Managed Instances, main thread) the runtime fetched this event
+ * only after every earlier handler settled, so every other invocation's scope has
+ * ended: they become orphans the sweep may dispose. Anywhere else this proves nothing.
+ */
+export const noteInvocationStart = (requestId: string | undefined): void => {
+  if (state.active.size === 0 || !detectEnvironment().sequential) return
+  for (const scope of state.active) scope.noteLaterInvocation(requestId)
+}
+
 /** True when the next invocation's `before` has something to sweep: keep `before` free of work otherwise. */
 export const hasPendingWork = (): boolean => {
   if (!state.sweptStaleDirs || state.leftovers.length > 0) return true
@@ -58,10 +83,12 @@ export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions):
   // Background work may outlive the invocation: its deadlines never hold the event loop (G7).
   const run = runInBackground(async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
-    const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, includeActive: false, config })
+    const { report } = await flushLeftoversNow({ exitPath: 'leftovers', budgetMs, logger, config })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
-      try { await onReport?.(report) } catch (e) { logger.warn(`cleanup: onReport threw: ${describeError(e)}`) }
+      // Not awaited: an onReport that hangs would hold state.background, so no later
+      // sweep could start and every invocation would wait its whole budget for it.
+      notify(onReport, report, logger)
     }
   }).catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
     .finally(() => { state.background = undefined })
@@ -73,7 +100,6 @@ interface FlushOptions {
   exitPath: ExitPath
   budgetMs: number
   logger: Logger
-  includeActive: boolean
   signal?: AbortSignal
   /** the clients and allow-lists to finish a dead process's journaled S3/DynamoDB resources with */
   config?: ResolvedOptions
@@ -82,8 +108,10 @@ interface FlushOptions {
 const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupReport, scopeReports: CleanupReport[] }> => {
   const started = performance.now()
   const report = emptyReport(o.exitPath)
-  const scopes = [...state.active].filter((s) => o.includeActive || s.isOrphaned())
-  const scopeReports = Promise.all(scopes.map((s) => s.disposeAs(o.includeActive ? o.exitPath : 'early-return', o.budgetMs)))
+  // Only scopes whose invocation provably ended (see CleanupScope.isOrphaned): a
+  // scope still running, whatever its request looks like, is never touched here.
+  const scopes = [...state.active].filter((s) => s.isOrphaned())
+  const scopeReports = Promise.all(scopes.map((s) => s.disposeAs(s.orphanExitPath(), o.budgetMs)))
   const journaled: TrackedItem[] = []
   if (!state.sweptStaleDirs) {
     state.sweptStaleDirs = true
@@ -113,7 +141,7 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
       o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) of processes that are gone (crash, timeout, hard kill): ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', …' : ''}`)
     }
   }
-  const items = [...journaled, ...state.leftovers.splice(0)]
+  const items = waitForLiveHolders([...journaled, ...state.leftovers.splice(0)], scopes)
   if (items.length > 0) {
     const work = emptyWork()
     for (const item of items) addToWork(work, item)
@@ -124,20 +152,91 @@ const flushLeftoversNow = async (o: FlushOptions): Promise<{ report: CleanupRepo
   return { report, scopeReports: done }
 }
 
+// A leftover (or a journaled resource of a dead process) that a live scope also holds —
+// the same path, a path inside or around one of its paths, the same remote resource
+// through the same client — is the live scope's now: deleting it would delete what a
+// running invocation uses. It waits on the leftovers list, without using an attempt.
+const waitForLiveHolders = (items: TrackedItem[], disposing: readonly RegisteredScope[]): TrackedItem[] => {
+  if (items.length === 0) return items
+  const held = new Set<string>()
+  const heldPaths: string[] = []
+  for (const s of state.active) {
+    if (disposing.includes(s)) continue
+    for (const id of s.heldIdentities()) {
+      held.add(id)
+      if (id.startsWith(sep)) heldPaths.push(id)
+    }
+  }
+  if (held.size === 0) return items
+  const inside = (a: string, b: string): boolean => a.startsWith(b.endsWith(sep) ? b : `${b}${sep}`)
+  const go: TrackedItem[] = []
+  for (const item of items) {
+    const id = identityKey(item)
+    const live = held.has(id) || (item.type === 'path' && heldPaths.some((p) => inside(p, id) || inside(id, p)))
+    if (live) state.leftovers.push(item)
+    else go.push(item)
+  }
+  return go
+}
+
+const notify = (onReport: ResolvedOptions['onReport'], report: CleanupReport, logger: Logger): void => {
+  if (onReport === undefined) return
+  try {
+    const r = onReport(report) as unknown
+    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+      (r as PromiseLike<unknown>).then(undefined, (e: unknown) => logger.warn(`cleanup: onReport threw: ${describeError(e)}`))
+    }
+  } catch (e) {
+    logger.warn(`cleanup: onReport threw: ${describeError(e)}`)
+  }
+}
+
 /**
- * Cleans, now, everything this process still owes: leftovers of earlier
- * cleanups and the scopes of invocations still open. Used by the shutdown
- * companion on SIGTERM (exit path `shutdown`). Never throws.
+ * Options of {@link flushLeftovers}.
  *
  * @example
  * ```ts
- * process.once('SIGTERM', async () => { await flushLeftovers({ timeoutMs: 300 }); process.exit(0) })
+ * process.once('SIGTERM', async (signal) => { await flushLeftovers({ timeoutMs: 300, receivedSignal: signal }); process.exit(0) })
  * ```
  */
-export const flushLeftovers = async (options: { timeoutMs: number, signal?: AbortSignal, logger?: Logger }): Promise<CleanupReport> => {
-  const logger = options.logger ?? console
+export interface FlushLeftoversOptions {
+  /** How long the flush may take, in ms. */
+  timeoutMs: number
+  /** Aborts the flush's requests (e.g. at a shutdown deadline). */
+  signal?: AbortSignal
+  /** Where failures are logged (see the `logger` option of `cleanup()`). @default console */
+  logger?: unknown
+  /**
+   * The signal that made you flush. `'SIGTERM'` in a sequential Lambda runtime
+   * (one invocation at a time) proves every invocation has ended: their scopes are
+   * disposed too (exit path `shutdown`). Anywhere else only leftovers and scopes
+   * whose end is proven are flushed; a still-running invocation is never touched.
+   */
+  receivedSignal?: string
+}
+
+/**
+ * Cleans, now, what this process still owes and may delete: leftovers of earlier
+ * cleanups, and the scopes of invocations that provably ended without cleaning
+ * (an early return on Middy 6/7; on SIGTERM in a sequential Lambda runtime every
+ * invocation). A scope still running is never touched: its per-invocation dir and
+ * journal stay for the next process. Used by the shutdown companion on SIGTERM
+ * (exit path `shutdown`). Never throws.
+ *
+ * @example
+ * ```ts
+ * process.once('SIGTERM', async (signal) => { await flushLeftovers({ timeoutMs: 300, receivedSignal: signal }); process.exit(0) })
+ * ```
+ */
+export const flushLeftovers = async (options: FlushLeftoversOptions): Promise<CleanupReport> => {
+  let logger: Logger
+  try { logger = resolveLogger(options?.logger, 'flushLeftovers') } catch { logger = resolveLogger(undefined, 'flushLeftovers') }
   try {
-    const { report, scopeReports } = await flushLeftoversNow({ exitPath: 'shutdown', budgetMs: options.timeoutMs, logger, includeActive: true, signal: options.signal })
+    if (options.receivedSignal === 'SIGTERM' && detectEnvironment().sequential) {
+      for (const scope of state.active) scope.noteShutdown()
+    }
+    const budgetMs = typeof options.timeoutMs === 'number' && !Number.isNaN(options.timeoutMs) ? Math.min(2_147_483_647, Math.max(0, options.timeoutMs)) : 2000
+    const { report, scopeReports } = await flushLeftoversNow({ exitPath: 'shutdown', budgetMs, logger, signal: options.signal })
     if (report.failed.length > 0) logFailures(logger, report) // scopes logged their own
     for (const r of scopeReports) mergeReports(report, r)
     return report

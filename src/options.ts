@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os'
 import { CleanupConfigError } from './errors.js'
 import { checkAllowedRoots } from './files.js'
-import { type Logger, resolveLogger } from './logger.js'
+import { type LoggerOption, type SafeLogger, resolveLogger } from './logger.js'
 import type { CleanupReport } from './report.js'
 
 /**
@@ -31,9 +31,13 @@ export interface CleanupOptions {
   timeoutMs?: number
   /** Kept free before Lambda's deadline: budget = min(timeoutMs, remaining − safetyMarginMs). @default 50 */
   safetyMarginMs?: number
-  /** Where warnings (what could not be cleaned, where it was left) go. @default console */
-  logger?: Logger
-  /** Called with the report of every cleanup (errors it throws are logged, never rethrown). */
+  /**
+   * Where warnings (what could not be cleaned, where it was left) go: `console`, a
+   * Powertools Logger, a function `(message, ...extra) => void`, or `false` for none.
+   * A logger that throws is ignored: it never changes the handler's outcome. @default console
+   */
+  logger?: LoggerOption
+  /** Called with the report of every cleanup; not awaited (errors it throws or rejects with are logged, never rethrown). */
   onReport?: (report: CleanupReport) => void | Promise<void>
   /** Fail a successful invocation (throw {@link CleanupError} from `after`) when something could not be cleaned. The handler's own error always stays primary. @default false */
   failOnCleanupError?: boolean
@@ -67,7 +71,7 @@ export class ResolvedOptions {
   constructor (
     readonly timeoutMs: number,
     readonly safetyMarginMs: number,
-    readonly logger: Logger,
+    readonly logger: SafeLogger,
     readonly onReport: ((report: CleanupReport) => void | Promise<void>) | undefined,
     readonly failOnCleanupError: boolean,
     readonly allowPaths: readonly string[],
@@ -87,32 +91,102 @@ export const defaults = {
 } as const
 
 const OWNER = 'cleanup'
-const KNOWN = new Set(['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb'])
-const KNOWN_ALLOW = new Set(['paths', 's3', 'dynamodb'])
+const KNOWN = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb']
+const KNOWN_ALLOW = ['paths', 's3', 'dynamodb']
+// setTimeout clamps anything above 2^31 − 1 ms to 1 ms: a larger budget would end at once.
+const MAX_MS = 2_147_483_647
 
 /** Keys (and their validators) that other modules add, e.g. `detectLeaks`. */
 export const extraOptionValidators = new Map<string, (value: unknown) => unknown>()
 
-const typeOf = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
 
-const nonNegativeInt = (name: string, v: unknown, example: string, allowZero: boolean): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new CleanupConfigError(`${OWNER}: option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} integer number of milliseconds; got ${typeOf(v) === 'number' ? String(v) : typeOf(v)}. Pass e.g. { ${name}: ${example} }.`)
+/** What was passed, for an error message: the value for primitives, the type otherwise. */
+export const describeValue = (v: unknown): string => {
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v)
+  if (typeof v === 'bigint') return `bigint ${String(v)}`
+  if (typeof v === 'symbol') return 'a symbol'
+  if (typeof v === 'function') return 'a function'
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  const name = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object'
+}
+
+const distance = (a: string, b: string): number => {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!
+    d[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1))
+      prev = cur
+    }
+  }
+  return d[b.length]!
+}
+
+/** The message for an unknown key: names it, suggests the closest known one, lists the rest. */
+export const unknownKeyMessage = (owner: string, key: string, known: readonly string[], prefix = ''): string => {
+  const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key
+  let best: string | undefined
+  let bestD = Infinity
+  for (const k of known) {
+    const dd = distance(key, k)
+    if (dd < bestD) { bestD = dd; best = k }
+  }
+  const hint = best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? ` Did you mean '${prefix}${best}'?` : ''
+  return `${owner}: unknown option '${prefix}${shown}'.${hint} Check the spelling; known options: ${known.map((k) => `${prefix}${k}`).join(', ')}.`
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) &&
+  !(v instanceof Map) && !(v instanceof Set) && !(v instanceof Promise) && !(v instanceof Date) && !(v instanceof RegExp)
+
+const milliseconds = (name: string, v: unknown, example: string, allowZero: boolean): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (!allowZero && v === 0) || v > MAX_MS) {
+    throw new CleanupConfigError(`${OWNER}: option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} integer number of milliseconds (at most ${MAX_MS}); got ${describeValue(v)}. Pass e.g. { ${name}: ${example} }.`)
   }
   return v
 }
 
-const stringList = (name: string, v: unknown, example: string): string[] => {
-  if (!Array.isArray(v) || v.some((e) => typeof e !== 'string' || e.trim() === '')) {
-    throw new CleanupConfigError(`${OWNER}: option '${name}' must be an array of non-empty strings; got ${typeOf(v)}. Pass e.g. { allow: { ${name.split('.')[1]}: ${example} } }.`)
+const stringList = (name: string, v: unknown, example: string, check?: (entry: string) => string | undefined): string[] => {
+  if (!Array.isArray(v)) {
+    throw new CleanupConfigError(`${OWNER}: option '${name}' must be an array of non-empty strings; got ${describeValue(v)}. Pass e.g. { allow: { ${name.split('.')[1]}: ${example} } }.`)
   }
+  v.forEach((e: unknown, i) => {
+    const problem = typeof e !== 'string' || e.trim() === '' ? `is ${describeValue(e)}, not a non-empty string` : check?.(e)
+    if (problem !== undefined) {
+      throw new CleanupConfigError(`${OWNER}: option '${name}[${i}]' ${problem}. Pass e.g. { allow: { ${name.split('.')[1]}: ${example} } }.`)
+    }
+  })
   return v as string[]
 }
 
-const client = (name: string, v: unknown): SdkClientLike | undefined => {
+// What S3 and DynamoDB accept as names: an entry that can never match would make
+// every declaration throw later, far from the typo.
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
+const TABLE = /^[A-Za-z0-9_.-]{3,255}$/
+const checkS3Entry = (e: string): string | undefined => {
+  if (/^s3:\/\//i.test(e) || e.startsWith('arn:')) return `is ${JSON.stringify(e)}: write 'bucket' or 'bucket/prefix', without s3:// or an ARN`
+  const bucket = e.split('/')[0]!
+  if (!S3_BUCKET.test(bucket)) return `is ${JSON.stringify(e)}: '${bucket}' is not an S3 bucket name (3–63 characters: a-z, 0-9, '.', '-')`
+  return undefined
+}
+const checkTableEntry = (e: string): string | undefined =>
+  TABLE.test(e) ? undefined : `is ${JSON.stringify(e)}: not a DynamoDB table name (3–255 characters: A-Z, a-z, 0-9, '_', '-', '.'; no ARN)`
+
+const client = (name: 's3' | 'dynamodb', v: unknown): SdkClientLike | undefined => {
   if (v === undefined) return undefined
+  const example = name === 's3' ? 'S3Client' : 'DynamoDBClient'
   if (typeof v !== 'object' || v === null || typeof (v as SdkClientLike).send !== 'function') {
-    throw new CleanupConfigError(`${OWNER}: option '${name}' must be an AWS SDK v3 client (an object with send()); got ${typeOf(v)}. Pass e.g. { ${name}: new ${name === 's3' ? 'S3Client' : 'DynamoDBClient'}({}) }.`)
+    throw new CleanupConfigError(`${OWNER}: option '${name}' must be an AWS SDK v3 client (an object with send()); got ${describeValue(v)}. Pass e.g. { ${name}: new ${example}({}) }.`)
+  }
+  // The other service's client would only fail at cleanup time, on every delete.
+  const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+  if (typeof ctor === 'string' && (name === 's3' ? /^DynamoDB/.test(ctor) : /^S3/.test(ctor))) {
+    throw new CleanupConfigError(`${OWNER}: option '${name}' got a ${ctor}; it needs ${name === 's3' ? 'an S3Client' : 'a DynamoDBClient or DynamoDBDocumentClient'}. Pass e.g. { ${name}: new ${example}({}) }.`)
   }
   return v as SdkClientLike
 }
@@ -120,46 +194,48 @@ const client = (name: string, v: unknown): SdkClientLike | undefined => {
 export const resolveOptions = (options: unknown): ResolvedOptions => {
   if (options instanceof ResolvedOptions) return options
   if (options === undefined) options = {}
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new CleanupConfigError(`${OWNER}: options must be an object; got ${typeOf(options)}. Call cleanup() or cleanup({ timeoutMs: 2000 }).`)
+  if (!isRecord(options)) {
+    throw new CleanupConfigError(`${OWNER}: options must be an object; got ${describeValue(options)}. Call cleanup() or cleanup({ timeoutMs: 2000 }).`)
   }
-  const o = options as Record<string, unknown>
+  const o = options
+  const known = [...KNOWN, ...extraOptionValidators.keys()]
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key) && !extraOptionValidators.has(key)) {
-      throw new CleanupConfigError(`${OWNER}: unknown option '${key}'. Known options: ${[...KNOWN, ...extraOptionValidators.keys()].join(', ')}. Check the spelling.`)
-    }
+    if (!KNOWN.includes(key) && !extraOptionValidators.has(key)) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, known))
   }
-  const timeoutMs = o.timeoutMs === undefined ? defaults.timeoutMs : nonNegativeInt('timeoutMs', o.timeoutMs, '2000', false)
-  const safetyMarginMs = o.safetyMarginMs === undefined ? defaults.safetyMarginMs : nonNegativeInt('safetyMarginMs', o.safetyMarginMs, '50', true)
+  const timeoutMs = o.timeoutMs === undefined ? defaults.timeoutMs : milliseconds('timeoutMs', o.timeoutMs, '2000', false)
+  const safetyMarginMs = o.safetyMarginMs === undefined ? defaults.safetyMarginMs : milliseconds('safetyMarginMs', o.safetyMarginMs, '50', true)
   const logger = resolveLogger(o.logger, OWNER)
   if (o.onReport !== undefined && typeof o.onReport !== 'function') {
-    throw new CleanupConfigError(`${OWNER}: option 'onReport' must be a function; got ${typeOf(o.onReport)}. Pass e.g. { onReport: (report) => console.log(report) }.`)
+    throw new CleanupConfigError(`${OWNER}: option 'onReport' must be a function; got ${describeValue(o.onReport)}. Pass e.g. { onReport: (report) => console.log(report) }.`)
   }
   if (o.failOnCleanupError !== undefined && typeof o.failOnCleanupError !== 'boolean') {
-    throw new CleanupConfigError(`${OWNER}: option 'failOnCleanupError' must be a boolean; got ${typeOf(o.failOnCleanupError)}. Pass { failOnCleanupError: true } or leave it out.`)
+    throw new CleanupConfigError(`${OWNER}: option 'failOnCleanupError' must be a boolean; got ${describeValue(o.failOnCleanupError)}. Pass { failOnCleanupError: true } or leave it out.`)
   }
   let allowPaths: string[] = [tmpdir()]
   let allowS3: string[] | undefined
   let allowDynamodb: string[] | undefined
   if (o.allow !== undefined) {
-    if (typeof o.allow !== 'object' || o.allow === null || Array.isArray(o.allow)) {
-      throw new CleanupConfigError(`${OWNER}: option 'allow' must be an object like { paths: ['/tmp'], s3: ['bucket/prefix/'], dynamodb: ['Table'] }; got ${typeOf(o.allow)}.`)
+    if (!isRecord(o.allow)) {
+      throw new CleanupConfigError(`${OWNER}: option 'allow' must be an object like { paths: ['/tmp'], s3: ['bucket/prefix/'], dynamodb: ['Table'] }; got ${describeValue(o.allow)}.`)
     }
-    const a = o.allow as Record<string, unknown>
+    const a = o.allow
     for (const key of Object.keys(a)) {
-      if (!KNOWN_ALLOW.has(key)) throw new CleanupConfigError(`${OWNER}: unknown option 'allow.${key}'. Known: allow.paths, allow.s3, allow.dynamodb.`)
+      if (!KNOWN_ALLOW.includes(key)) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, KNOWN_ALLOW, 'allow.'))
     }
     if (a.paths !== undefined) allowPaths = stringList('allow.paths', a.paths, "['/tmp']")
-    if (a.s3 !== undefined) allowS3 = stringList('allow.s3', a.s3, "['scratch-bucket/tmp/']")
-    if (a.dynamodb !== undefined) allowDynamodb = stringList('allow.dynamodb', a.dynamodb, "['Scratch']")
+    if (a.s3 !== undefined) allowS3 = stringList('allow.s3', a.s3, "['scratch-bucket/tmp/']", checkS3Entry)
+    if (a.dynamodb !== undefined) allowDynamodb = stringList('allow.dynamodb', a.dynamodb, "['Scratch']", checkTableEntry)
   }
+  const s3 = client('s3', o.s3)
+  const dynamodb = client('dynamodb', o.dynamodb)
+  // allow.paths rules (absolute, not the file system root, resolvable) are files.ts's.
+  const roots = checkAllowedRoots(allowPaths, OWNER)
   const extra: Record<string, unknown> = {}
   for (const [key, validate] of extraOptionValidators) {
     if (o[key] !== undefined) extra[key] = validate(o[key])
   }
   return new ResolvedOptions(
     timeoutMs, safetyMarginMs, logger, o.onReport as ResolvedOptions['onReport'],
-    o.failOnCleanupError === true, checkAllowedRoots(allowPaths), allowS3, allowDynamodb,
-    client('s3', o.s3), client('dynamodb', o.dynamodb), extra,
+    o.failOnCleanupError === true, roots, allowS3, allowDynamodb, s3, dynamodb, extra,
   )
 }

@@ -4,7 +4,7 @@ import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHand
 import { type Work, addToWork, emptyWork, runWork } from './engine.js'
 import { describeError } from './errors.js'
 import { checkPath, checkTempOptions, createTempDir, createTempFile, invocationDirName, realTmpdir } from './files.js'
-import { type RegisteredScope, logFailures, retryLater, state, warnOnce } from './leftovers.js'
+import { type RegisteredScope, identityKey, logFailures, retryLater, state, warnOnce } from './leftovers.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from './tracked.js'
@@ -42,17 +42,26 @@ export interface TempDirOptions {
   prefix?: string
 }
 
-/** The Middy request fields a scope looks at to tell whether its invocation has ended. */
+/**
+ * The Middy request fields a scope looks at to tell whether its invocation has ended:
+ * `earlyResponse` (Middy 6/7 set it right before returning early) and the context's
+ * `awsRequestId` (a later invocation of another id in a sequential runtime). Never
+ * `response`: a running request has one as soon as its handler returned.
+ */
 export interface RequestTrace {
-  response?: unknown
   earlyResponse?: unknown
+  context?: unknown
 }
+
+/** How an invocation scope's end was proven without it disposing itself. */
+type EndProof = 'early-response' | 'later-invocation' | 'shutdown'
 
 type ScopeState = 'active' | 'disposing' | 'disposed'
 
-// Concurrent invocations on Lambda Managed Instances share one process; without
-// that env var, Lambda runs one invocation at a time per process.
-const concurrentProcess = (): boolean => process.env.AWS_LAMBDA_MAX_CONCURRENCY !== undefined
+const requestIdOf = (request: RequestTrace): string | undefined => {
+  const id = (request.context as { awsRequestId?: unknown } | null | undefined)?.awsRequestId
+  return typeof id === 'string' && id !== '' ? id : undefined
+}
 
 /**
  * One invocation's cleanup scope: declare temp resources on it, and they are
@@ -81,6 +90,8 @@ export class CleanupScope implements RegisteredScope {
   #disposal: Promise<CleanupReport> | undefined
   #registered = false
   #request: RequestTrace | undefined
+  #requestId: string | undefined
+  #proof: EndProof | undefined
   #locals: Map<object, unknown> | undefined
   #ids: Set<string> | undefined
   #journalLines: string[] | undefined
@@ -99,6 +110,7 @@ export class CleanupScope implements RegisteredScope {
   static forInvocation (config: ResolvedOptions, request: RequestTrace): CleanupScope {
     const scope = new CleanupScope(config as unknown as CleanupOptions)
     scope.#request = request
+    scope.#requestId = requestIdOf(request)
     return scope
   }
 
@@ -317,7 +329,12 @@ export class CleanupScope implements RegisteredScope {
   disposeAs (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
     if (this.#disposal !== undefined) return this.#disposal
     if (this.#state === 'disposed') return (this.#disposal = Promise.resolve(emptyReport(this.#emptyExit ?? exitPath)))
-    return (this.#disposal = this.#dispose(exitPath, budgetMs))
+    // "Never throws": a failure inside disposal (a hook, a bug) is logged, not rethrown
+    // into the invocation or the standalone owner awaiting it.
+    return (this.#disposal = this.#dispose(exitPath, budgetMs).then(undefined, (e: unknown) => {
+      this.config.logger.error(`cleanup: disposing the scope (exit path ${exitPath}) failed: ${describeError(e)}`)
+      return emptyReport(exitPath)
+    }))
   }
 
   /**
@@ -334,14 +351,56 @@ export class CleanupScope implements RegisteredScope {
     return true
   }
 
-  /** @internal True when the invocation visibly ended without disposing (another middleware returned early). */
+  /**
+   * @internal True when this scope's invocation has provably ended without the
+   * scope disposing itself (another middleware returned early, or its cleanup was
+   * skipped): only then may anyone else dispose it. Proof is one of: Middy 6/7
+   * `'earlyResponse' in request` (set synchronously right before Middy returns), a
+   * later invocation of another request id in a sequential runtime, SIGTERM in a
+   * sequential runtime (see {@link CleanupScope.noteLaterInvocation}). Never
+   * `request.response`: an invocation still in its `after` chain has one.
+   * Standalone scopes (no request) are only ever disposed by their owner.
+   */
   isOrphaned (): boolean {
-    const r = this.#request
-    if (this.#state !== 'active' || r === undefined) return false
-    // Middy 6/7 leave `earlyResponse` on the request when a middleware returned
-    // early; Middy 5 only `response`, which a running request also has once its
-    // handler returned — trusted only when invocations cannot overlap.
-    return 'earlyResponse' in r || (r.response !== undefined && !concurrentProcess())
+    if (this.#state !== 'active' || this.#request === undefined) return false
+    if (this.#proof !== undefined) return true
+    if ('earlyResponse' in this.#request) this.#proof = 'early-response'
+    return this.#proof !== undefined
+  }
+
+  /** @internal The exit path to report when someone else disposes this orphan. */
+  orphanExitPath (): ExitPath {
+    return this.#proof === 'shutdown' ? 'shutdown' : 'early-return'
+  }
+
+  /**
+   * @internal Called, in a sequential runtime only, by the `before` of a new
+   * invocation: the runtime asked for that event after this scope's invocation
+   * settled, so it has ended. A call with the same request id is a nested Middy
+   * handler (same context) inside this very invocation: no proof; nor without ids.
+   */
+  noteLaterInvocation (requestId: string | undefined): void {
+    if (this.#request === undefined || this.#proof !== undefined) return
+    if (requestId === undefined || this.#requestId === undefined || requestId === this.#requestId) return
+    this.#proof = 'later-invocation'
+  }
+
+  /** @internal Called, in a sequential runtime only, on SIGTERM: Lambda is shutting the environment down. */
+  noteShutdown (): void {
+    if (this.#request === undefined || this.#proof !== undefined) return
+    this.#proof = 'shutdown'
+  }
+
+  /**
+   * @internal The identities this scope still holds (declared paths, remote
+   * resources, its per-invocation dir): a leftover of an ended scope with one of
+   * these waits, since deleting it would delete what this scope is using.
+   */
+  heldIdentities (): Iterable<string> {
+    const held: string[] = this.#ids === undefined ? [] : [...this.#ids]
+    const dir = this.#dir?.real
+    if (dir !== undefined) held.push(dir)
+    return held
   }
 
   async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
@@ -388,10 +447,13 @@ export class CleanupScope implements RegisteredScope {
   #track (item: TrackedItem): boolean {
     if (this.#state !== 'active') { this.#late(item); return false }
     if (item.type !== 'disposer') {
-      // Declared twice (same path, same object or item): deleted, and counted, once.
+      // Declared twice (same path, or same resource through the same client): deleted,
+      // and counted, once. The client is part of the identity: one table and key
+      // through two regions' clients are two items.
       const ids = this.#ids ??= new Set()
-      if (ids.has(item.id)) return false
-      ids.add(item.id)
+      const identity = identityKey(item)
+      if (ids.has(identity)) return false
+      ids.add(identity)
     }
     this.#register()
     ;(this.#items ??= []).push(item)

@@ -1,0 +1,149 @@
+// Options part of issue 12 obs 8 (G2): every option of cleanup() and new CleanupScope()
+// rejects unknown keys and wrong types at the call, with a message that names the key
+// and says what to pass; and a context whose getRemainingTimeInMillis() is not a number
+// gives cleanup its timeoutMs, not "a budget of NaN ms".
+import { describe, expect, it } from '@jest/globals'
+import { fc, test } from '@fast-check/jest'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { CleanupConfigError, CleanupScope, cleanup, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
+
+const TOP = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb', 'detectLeaks']
+const ALLOW = ['paths', 's3', 'dynamodb']
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isMs = (v: unknown, zero: boolean): boolean => typeof v === 'number' && Number.isInteger(v) && (zero ? v >= 0 : v > 0) && v <= 2_147_483_647
+const fakeClient = { send: async () => ({}) }
+
+/** Per option: what is valid (undefined always is: the default), and how to put a value there. */
+const OPTIONS: Array<{ key: string, valid: (v: unknown) => boolean, wrap: (v: unknown) => Record<string, unknown> }> = [
+  { key: 'timeoutMs', valid: (v) => isMs(v, false), wrap: (v) => ({ timeoutMs: v }) },
+  { key: 'safetyMarginMs', valid: (v) => isMs(v, true), wrap: (v) => ({ safetyMarginMs: v }) },
+  { key: 'logger', valid: (v) => v === false || typeof v === 'function' || (isPlainObject(v) && typeof v.warn === 'function' && typeof v.error === 'function'), wrap: (v) => ({ logger: v }) },
+  { key: 'onReport', valid: (v) => typeof v === 'function', wrap: (v) => ({ onReport: v }) },
+  { key: 'failOnCleanupError', valid: (v) => typeof v === 'boolean', wrap: (v) => ({ failOnCleanupError: v }) },
+  { key: 'allow', valid: (v) => isPlainObject(v) && Object.keys(v).length === 0, wrap: (v) => ({ allow: v }) },
+  { key: 'allow.paths', valid: () => false, wrap: (v) => ({ allow: { paths: v } }) },
+  { key: 'allow.s3', valid: () => false, wrap: (v) => ({ allow: { s3: v } }) },
+  { key: 'allow.dynamodb', valid: () => false, wrap: (v) => ({ allow: { dynamodb: v } }) },
+  { key: 's3', valid: (v) => isPlainObject(v) && typeof v.send === 'function', wrap: (v) => ({ s3: v }) },
+  { key: 'dynamodb', valid: (v) => isPlainObject(v) && typeof v.send === 'function', wrap: (v) => ({ dynamodb: v }) },
+  { key: 'detectLeaks', valid: (v) => typeof v === 'boolean' || (isPlainObject(v) && Object.keys(v).length === 0), wrap: (v) => ({ detectLeaks: v }) },
+]
+
+// Wrong values: anything fast-check makes (numbers, strings, objects, arrays, null…),
+// plus the near misses users write: numeric strings, 'yes', NaN, Infinity, fractions, negatives.
+const anyValue = fc.oneof(
+  fc.anything({ withNullPrototype: true, withMap: true, withSet: true, withDate: true, withBigInt: true }),
+  fc.constantFrom<unknown>('yes', 'true', '1000', 1.5, -1, 0, NaN, Infinity, 2 ** 31, null, [], {}, [1], ['/tmp', 5], [''], () => 1),
+)
+
+const thrown = (fn: () => unknown): unknown => { try { fn(); return undefined } catch (e) { return e } }
+
+describe('every option rejects wrong types at the call, naming the key', () => {
+  test.prop([fc.constantFrom(...OPTIONS), anyValue], { numRuns: 400 })('cleanup({ key: wrong }) and new CleanupScope({ key: wrong }) throw CleanupConfigError naming the key', (option, value) => {
+    fc.pre(value !== undefined && !option.valid(value))
+    // allow.* lists: an array of well-formed names is valid (an empty one allows nothing); everything else here is not.
+    if (option.key.startsWith('allow.') && Array.isArray(value) && value.every((e) => typeof e === 'string' && /^[a-z0-9][a-z0-9.-]{2,40}$/.test(e))) return
+    for (const make of [() => cleanup(option.wrap(value) as never), () => new CleanupScope(option.wrap(value) as never)]) {
+      const error = thrown(make)
+      expect(error).toBeInstanceOf(CleanupConfigError)
+      const message = (error as Error).message
+      expect(message).toContain(`'${option.key}`)
+      // and says what to pass instead
+      expect(message).toMatch(/Pass|[Kk]nown|Did you mean|must/)
+    }
+  })
+
+  it('valid values of every option are accepted (the property above is not rejecting everything)', () => {
+    expect(() => cleanup({
+      timeoutMs: 1, safetyMarginMs: 0, logger: false, onReport: () => {}, failOnCleanupError: true,
+      allow: { paths: [tmpdir()], s3: ['scratch-bucket/tmp/'], dynamodb: ['Scratch'] }, s3: fakeClient, dynamodb: fakeClient, detectLeaks: false,
+    })).not.toThrow()
+    expect(() => cleanup({ logger: (message: string) => { void message } })).not.toThrow()
+    expect(() => cleanup({ logger: console })).not.toThrow()
+  })
+})
+
+describe('every option object rejects unknown keys, naming the key', () => {
+  const unknownKey = (known: string[]) => fc.string({ minLength: 1, maxLength: 40 }).filter((k) => !known.includes(k) && k !== '__proto__')
+
+  test.prop([unknownKey(TOP), anyValue], { numRuns: 200 })('cleanup({ unknown: … }) throws naming it', (key, value) => {
+    const error = thrown(() => cleanup({ [key]: value } as never))
+    expect(error).toBeInstanceOf(CleanupConfigError)
+    expect((error as Error).message).toContain(`unknown option '${key}'`)
+  })
+
+  test.prop([unknownKey(ALLOW), anyValue], { numRuns: 100 })('cleanup({ allow: { unknown: … } }) throws naming allow.<key>', (key, value) => {
+    const error = thrown(() => cleanup({ allow: { [key]: value } } as never))
+    expect(error).toBeInstanceOf(CleanupConfigError)
+    expect((error as Error).message).toContain(`unknown option 'allow.${key}'`)
+  })
+
+  test.prop([unknownKey(['handles', 'tmp', 'memory', 'globals', 'every', 'confirm', 'onLeak']), anyValue], { numRuns: 50 })('cleanup({ detectLeaks: { unknown: … } }) throws naming detectLeaks.<key>', (key, value) => {
+    const error = thrown(() => cleanup({ detectLeaks: { [key]: value } } as never))
+    expect(error).toBeInstanceOf(CleanupConfigError)
+    expect((error as Error).message).toContain(`'detectLeaks.${key}'`)
+  })
+
+  it('a misspelt key gets the closest known one as its fix', () => {
+    expect(() => cleanup({ timeoutMS: 10 } as never)).toThrow(/unknown option 'timeoutMS'\. Did you mean 'timeoutMs'\?/)
+    expect(() => cleanup({ allow: { path: ['/tmp'] } } as never)).toThrow(/unknown option 'allow\.path'\. Did you mean 'allow\.paths'\?/)
+    expect(() => cleanup({ failOnCleanupErrors: true } as never)).toThrow(/Did you mean 'failOnCleanupError'\?/)
+  })
+
+  it('entries that can never match an S3 bucket or a DynamoDB table are refused with the fix', () => {
+    expect(() => cleanup({ allow: { s3: ['s3://scratch/tmp/'] } })).toThrow(/'allow\.s3\[0\]'.*without s3:\/\//)
+    expect(() => cleanup({ allow: { s3: ['Scratch_Bucket'] } })).toThrow(/'allow\.s3\[0\]'.*not an S3 bucket name/)
+    expect(() => cleanup({ allow: { dynamodb: ['arn:aws:dynamodb:us-east-1:123456789012:table/Scratch'] } })).toThrow(/'allow\.dynamodb\[0\]'.*not a DynamoDB table name/)
+  })
+
+  it('a client of the other service is refused', () => {
+    class DynamoDBClient { send = async () => ({}) }
+    class S3Client { send = async () => ({}) }
+    expect(() => cleanup({ s3: new DynamoDBClient() })).toThrow(/option 's3' got a DynamoDBClient/)
+    expect(() => cleanup({ dynamodb: new S3Client() })).toThrow(/option 'dynamodb' got a S3Client/)
+  })
+})
+
+describe('a context whose getRemainingTimeInMillis() is not a number', () => {
+  // A custom deleter that needs a few ticks: with a NaN budget its deadline expired at once
+  // and a resource it did delete was reported failed.
+  const store = new Set<string>()
+  const slowDeleter: RemoteDeleter<RemoteResource & { key: string }> = {
+    kind: 'memory',
+    delete: async (resources) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      for (const r of resources) store.delete(r.key)
+      return { cleaned: resources, failed: [] }
+    },
+  }
+
+  it.each([
+    ['NaN', () => NaN],
+    ['a string', () => 'soon'],
+    ['undefined', () => undefined],
+    ['a throw', () => { throw new Error('no deadline here') }],
+  ])('returning %s: cleanup uses timeoutMs, deletes everything and reports it cleaned', async (_name, remaining) => {
+    const { middy } = middyVersions[2]!
+    const logger = recordingLogger()
+    const reports: CleanupReport[] = []
+    let file = ''
+    const key = `k-${_name}`
+    // Middy's own timeoutEarly reads the same function: off, so cleanup's budget is what is tested.
+    const handler = middy({ timeoutEarlyInMillis: 0 }).use(cleanup({ logger, onReport: (r) => { reports.push(r) } })).handler(async (_e: unknown, context: any) => {
+      file = await context.cleanup.tempFile()
+      store.add(key)
+      context.cleanup.trackRemote(slowDeleter, { kind: 'memory', id: `memory://${key}`, key })
+      return 'ok'
+    })
+    await expect(handler({}, { ...lambdaContext(), getRemainingTimeInMillis: remaining })).resolves.toBe('ok')
+    const own = reports.filter((r) => r.exitPath === 'success') // the first invocation may also report a sweep
+    expect(own).toHaveLength(1)
+    expect(own[0]).toMatchObject({ exitPath: 'success', failed: [], resources: 2, cleaned: 2 })
+    expect(existsSync(file)).toBe(false)
+    expect(store.has(key)).toBe(false)
+    expect(logger.lines.filter((l) => l.message.includes('NaN ms'))).toEqual([])
+  })
+})
