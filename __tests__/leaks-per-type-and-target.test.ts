@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanup, type LeakFinding } from '../src/index.js'
 import { leakStats } from '../src/leaks/detector.js'
+import { HandleJudge } from '../src/leaks/handles.js'
+import type { FdInfo } from '../src/leaks/probes.js'
 import { backends } from './support/backends.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 import { closeSocket, connectTo, recorder, type ServerChild, startServer } from './fixtures/leaks-support.js'
@@ -147,5 +149,84 @@ describe('property: random unrelated churn around a steady leak of one type', ()
       for (const fh of [...leakedFiles, ...oldFiles, ...(rotatingFile === undefined ? [] : [rotatingFile])]) await fh.close()
       for (const s of [...leakedSockets, ...oldSockets, ...(rotatingSocket === undefined ? [] : [rotatingSocket])]) await closeSocket(s)
     }
+  })
+})
+
+describe('HandleJudge on synthetic readings (what /proc/self/fd and getActiveResourcesInfo() would say)', () => {
+  type Fd = [number, FdInfo['cls'], string]
+  const fds = (...list: Fd[]): Map<number, FdInfo> => new Map(list.map(([fd, cls, id]) => [fd, { cls, id }]))
+  const none = new Map<string, number>()
+  /** Feeds (start, end) readings of consecutive sampled invocations; returns the invocation numbers with a verdict. */
+  const feed = (judge: HandleJudge, steps: Array<[Map<number, FdInfo> | undefined, Map<number, FdInfo> | undefined, Map<string, number>?, Map<string, number>?]>) =>
+    steps.flatMap(([a, b, ha, hb], i) => judge.judge(ha ?? none, hb ?? none, a, b) === undefined ? [] : [i + 1])
+
+  it('a closed socket\'s number taken by a leaked file is a new file, not "no change"', () => {
+    const judge = new HandleJudge(3)
+    const v = [
+      judge.judge(none, none, fds([20, 'socket', '9:100']), fds([20, 'file', '8:5'])),
+      judge.judge(none, none, fds([20, 'file', '8:5'], [21, 'socket', '9:101']), fds([20, 'file', '8:5'], [21, 'file', '8:5'])),
+      judge.judge(none, none, fds([20, 'file', '8:5'], [21, 'file', '8:5'], [22, 'socket', '9:102']), fds([20, 'file', '8:5'], [21, 'file', '8:5'], [22, 'file', '8:5'])),
+    ]
+    expect(v.slice(0, 2)).toEqual([undefined, undefined])
+    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 }, fds: { before: 1, after: 3 } } })
+  })
+
+  it('a pool replacing its socket every invocation never grows; the same with one more socket kept each time does', () => {
+    const pool = new HandleJudge(3)
+    expect(feed(pool, [
+      [fds(), fds([30, 'socket', '9:1'])],
+      [fds([30, 'socket', '9:1']), fds([30, 'socket', '9:2'])],
+      [fds([30, 'socket', '9:2']), fds([31, 'socket', '9:3'])],
+      [fds([31, 'socket', '9:3']), fds([30, 'socket', '9:4'])],
+    ])).toEqual([])
+    const leak = new HandleJudge(3)
+    expect(feed(leak, [
+      [fds(), fds([30, 'socket', '9:1'], [31, 'socket', '9:11'])],
+      [fds([30, 'socket', '9:1'], [31, 'socket', '9:11']), fds([30, 'socket', '9:2'], [31, 'socket', '9:11'], [32, 'socket', '9:12'])],
+      [fds([30, 'socket', '9:2'], [31, 'socket', '9:11'], [32, 'socket', '9:12']), fds([30, 'socket', '9:3'], [31, 'socket', '9:11'], [32, 'socket', '9:12'], [33, 'socket', '9:13'])],
+    ])).toEqual([3])
+  })
+
+  it('an invocation that leaves nothing new resets the streak; one that closes a kept descriptor restarts it', () => {
+    const judge = new HandleJudge(3)
+    const a = fds([40, 'file', '8:1'])
+    const ab = fds([40, 'file', '8:1'], [41, 'file', '8:2'])
+    expect(feed(judge, [
+      [fds(), a], [a, ab], [ab, ab], // the third left nothing new
+      [ab, fds([40, 'file', '8:1'], [41, 'file', '8:2'], [42, 'file', '8:3'])],
+    ])).toEqual([])
+    const restarted = new HandleJudge(2)
+    expect(feed(restarted, [
+      [fds(), fds([50, 'pipe', '12:1'])],
+      [fds([50, 'pipe', '12:1']), fds([51, 'pipe', '12:2'])], // 12:1 closed, 12:2 opened: replaced
+      [fds([51, 'pipe', '12:2']), fds([51, 'pipe', '12:2'], [52, 'pipe', '12:3'])],
+    ])).toEqual([3])
+  })
+
+  it('a file reopened every invocation beside a new file each time: the finding counts and names the new files only', () => {
+    const judge = new HandleJudge(3)
+    const v = [
+      judge.judge(none, none, fds(), fds([60, 'file', '8:100'], [70, 'file', '8:1'])),
+      judge.judge(none, none, fds([60, 'file', '8:100'], [70, 'file', '8:1']), fds([61, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2'])),
+      judge.judge(none, none, fds([61, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2']), fds([60, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2'], [72, 'file', '8:3'])),
+    ]
+    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 } } })
+  })
+
+  it('without /proc: a handle type grows when its count rises in the invocation and ends above the last one', () => {
+    const h = (n: number): Map<string, number> => new Map([['TCPSocketWrap', n], ['Timeout', 1]])
+    const rising = new HandleJudge(3)
+    expect(feed(rising, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(2), h(3)], [undefined, undefined, h(3), h(4)]])).toEqual([3])
+    expect(rising.judge(h(4), h(5), undefined, undefined)).toMatchObject({ growth: 1, details: { invocations: 4, byType: { TCPSocketWrap: 4 } } })
+    // a socket opened each invocation while an older one closes between invocations: the level stays
+    const flat = new HandleJudge(3)
+    expect(feed(flat, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)]])).toEqual([])
+  })
+
+  it('confirm: 1 reports the first growth; byType holds only what grew', () => {
+    const judge = new HandleJudge(1)
+    const v = judge.judge(new Map([['Timeout', 2]]), new Map([['Timeout', 1], ['TCPSocketWrap', 1]]), fds([3, 'anon', '16:17']), fds([4, 'socket', '9:5']))
+    expect(v).toMatchObject({ growth: 1, details: { invocations: 1, byType: { 'fd:socket': 1, TCPSocketWrap: 1 } } })
+    expect(Object.keys(v!.details.byType).sort()).toEqual(['TCPSocketWrap', 'fd:socket'])
   })
 })
