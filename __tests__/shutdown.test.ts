@@ -113,6 +113,23 @@ describe('shutdown() in a real child process, real SIGTERM', () => {
     expect(child.events.filter((e) => e.event === 'log' && e.level === 'debug' && String(e.message).includes('ignored')).length).toBeGreaterThanOrEqual(1)
   })
 
+  it("the report is plain JSON: JSON.stringify keeps each failed teardown's and listener's reason", async () => {
+    // shutdown-neighbour.ts hands onReport's report to JSON.stringify as is, as a structured logger does.
+    const spec = {
+      timeoutMs: 1000,
+      listeners: [{ name: 'rejectingListener', when: 'before', kind: 'reject', ms: 5, once: false }],
+      teardowns: [{ name: 'throwingTeardown', kind: 'throw', ms: 0 }],
+    }
+    const child = spawnFixture('shutdown-neighbour.ts', { SPEC: JSON.stringify(spec) })
+    await child.waitFor(isReady)
+    child.proc.kill('SIGTERM')
+    expect(await child.exited).toEqual({ code: 0, signal: null })
+
+    const [report] = child.events.filter((e) => e.event === 'report').map((e) => e.report as { teardowns: unknown[], listeners: unknown[] })
+    expect(report?.teardowns).toEqual([{ name: 'throwingTeardown', status: 'failed', durationMs: expect.any(Number), error: { name: 'Error', message: 'throwingTeardown throws' } }])
+    expect(report?.listeners).toContainEqual({ name: 'rejectingListener', status: 'failed', durationMs: expect.any(Number), error: { name: 'Error', message: 'rejectingListener rejects' } })
+  })
+
   it('on Lambda Managed Instances installs no listener and warns once', async () => {
     const child = run('managed', { AWS_LAMBDA_MAX_CONCURRENCY: '4' })
     const exit = await child.exited

@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events'
 import { constants as osConstants } from 'node:os'
 import { detectEnvironment } from './environment.js'
-import { CleanupConfigError, describeError } from './errors.js'
+import { CleanupConfigError, describeError, toFailureReason } from './errors.js'
 import { type ExtensionStatus, currentRegistration, registerInternalExtension } from './extension.js'
 import { flushLeftovers } from './leftovers.js'
 import { type Logger, resolveLogger } from './logger.js'
-import type { CleanupReport } from './report.js'
+import type { CleanupReport, FailureReason } from './report.js'
 
 /**
  * A teardown registered with {@link onShutdown}. Receives an AbortSignal that
@@ -59,8 +59,8 @@ export interface TeardownResult {
   name: string
   status: 'ok' | 'failed' | 'timed-out'
   durationMs: number
-  /** what it threw or rejected with (`failed`) */
-  error?: unknown
+  /** what it threw or rejected with (`failed`), as plain JSON: `JSON.stringify(report)` keeps it */
+  error?: FailureReason
 }
 
 /**
@@ -82,8 +82,8 @@ export interface ListenerResult {
   name: string
   status: 'ok' | 'failed' | 'pending' | 'unknown'
   durationMs: number
-  /** what it threw or rejected with (`failed`) */
-  error?: unknown
+  /** what it threw or rejected with (`failed`), as plain JSON: `JSON.stringify(report)` keeps it */
+  error?: FailureReason
 }
 
 /**
@@ -157,7 +157,7 @@ interface Neighbours {
   startedSync: boolean
 }
 
-interface NeighbourCall { name: string, started: number, status: 'ok' | 'failed' | 'pending', durationMs: number, error?: unknown, settled: Promise<void> }
+interface NeighbourCall { name: string, started: number, status: 'ok' | 'failed' | 'pending', durationMs: number, error?: FailureReason, settled: Promise<void> }
 
 /** process.exit() during the shutdown window is deferred until the run is done or the deadline. */
 interface ExitGate {
@@ -546,7 +546,7 @@ const wrapNeighbour = (signal: string, raw: AnyListener): AnyListener => {
       call.durationMs = elapsed(call.started)
       call.status = failed ? 'failed' : 'ok'
       if (failed) {
-        call.error = error
+        call.error = toFailureReason(error)
         say(state.options.logger, 'error', `shutdown: the ${signal} listener '${name}' failed: ${describeError(error)}; the other listeners and the shutdown carry on`)
       }
     }
@@ -647,7 +647,7 @@ const runTeardown = async (name: string, fn: Teardown, signal: AbortSignal, dead
     deadline.then((): Outcome => ({ kind: 'timed-out' })),
   ])
   const result: TeardownResult = { name, status: outcome.kind, durationMs: elapsed(started) }
-  if (outcome.kind === 'failed') result.error = outcome.error
+  if (outcome.kind === 'failed') result.error = toFailureReason(outcome.error)
   return result
 }
 
