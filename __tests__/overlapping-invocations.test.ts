@@ -56,6 +56,53 @@ describe('observation 2: a set request.response is not the end of an invocation'
   })
 })
 
+describe('a leftover of an ended invocation is not deleted while a running one holds the same resource', () => {
+  it.each(middyVersions)('Middy $major: the retry of an ended invocation's failed delete waits for the running invocation that holds the same key', async ({ middy }) => {
+    delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+    delete process.env.AWS_LAMBDA_RUNTIME_API
+    const live = new Set<string>()
+    let failNext = true
+    const flaky: RemoteDeleter<RemoteResource & { key: string }> = {
+      kind: 'memory',
+      delete: async (resources) => {
+        if (failNext) { failNext = false; return { cleaned: [], failed: resources.map((r) => ({ resource: r, error: new Error('throttled'), retryable: true })) } }
+        for (const r of resources) live.delete(r.key)
+        return { cleaned: resources, failed: [] }
+      },
+    }
+    const key = `shared-${middy === middyVersions[0]!.middy ? 5 : middy === middyVersions[1]!.middy ? 6 : 7}`
+    const bDeclared = gate()
+    const bRelease = gate()
+    let bSawItGone = false
+    const handler = middy().use(cleanup({ logger: quiet })).handler(async (event: { name: string }, context: any) => {
+      if (event.name === 'c') return 'c'
+      live.add(key)
+      context.cleanup.trackRemote(flaky, { kind: 'memory', id: `memory://${key}`, key })
+      if (event.name === 'b') {
+        bDeclared.open()
+        await bRelease.promise
+        bSawItGone = !live.has(key)
+      }
+      return event.name
+    })
+    // b declares the key and is still running; a declares it too and ends, its delete
+    // fails (retryable): the key goes to the leftovers list; c's before sweeps them.
+    const b = handler({ name: 'b' }, lambdaContext())
+    await bDeclared.promise
+    await handler({ name: 'a' }, lambdaContext())
+    expect(live.has(key)).toBe(true)
+    await handler({ name: 'c' }, lambdaContext())
+    expect(live.has(key)).toBe(true)
+    bRelease.open()
+    await expect(b).resolves.toBe('b')
+    expect(bSawItGone).toBe(false)
+    expect(live.has(key)).toBe(false)
+    // the waiting leftover is settled by a later sweep (the key is gone already)
+    await handler({ name: 'c' }, lambdaContext())
+    await handler({ name: 'c' }, lambdaContext())
+  })
+})
+
 // ---------------------------------------------------------------------------------------
 // The property: random interleavings (fast-check's scheduler decides which pending await
 // resumes next) of overlapping invocations, each ending one of five ways, with cleanup()
