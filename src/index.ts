@@ -18,7 +18,7 @@ export type { DynamoItemTarget, PutItemOptions, PutItemInput, PutItemOutput } fr
 export { watch } from './leaks/watch.js'
 export type { LeakDetectionOptions, LeakFinding, LeakKind, HandleLeakDetails, TmpLeakDetails, MemoryLeakDetails, GlobalLeakDetails, TmpCheckOptions, MemoryCheckOptions } from './leaks/types.js'
 export { onShutdown, shutdown, runShutdown, ShutdownDeadlineError } from './shutdown.js'
-export type { ShutdownOptions, ShutdownReport, TeardownResult, Teardown, ShutdownMiddleware } from './shutdown.js'
+export type { ShutdownOptions, ShutdownReport, TeardownResult, ListenerResult, Teardown, ShutdownMiddleware } from './shutdown.js'
 export { registerInternalExtension, INTERNAL_EXTENSION_NAME } from './extension.js'
 export type { ExtensionStatus, RegisterExtensionOptions } from './extension.js'
 export { detectEnvironment } from './environment.js'
