@@ -57,7 +57,7 @@ describe('observation 2: a set request.response is not the end of an invocation'
 })
 
 describe('a leftover of an ended invocation is not deleted while a running one holds the same resource', () => {
-  it.each(middyVersions)('Middy $major: the retry of an ended invocation's failed delete waits for the running invocation that holds the same key', async ({ middy }) => {
+  it.each(middyVersions)('Middy $major: the retry of a failed delete of an ended invocation waits for the running invocation that holds the same key', async ({ middy }) => {
     delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
     delete process.env.AWS_LAMBDA_RUNTIME_API
     const live = new Set<string>()
