@@ -27,26 +27,58 @@ v () { node -p "require('$root/node_modules/$1/package.json').version"; }
 say "npm pack"
 npm pack --json --pack-destination "$work" > "$work/pack.json"
 tarball="$work/$(node -p "require('$work/pack.json')[0].filename")"
-node --input-type=module - "$work/pack.json" <<'JS'
-// What ships: dist (js + d.ts), the external extension, README, LICENSE, package.json.
+node --input-type=module - "$work/pack.json" "$tarball" <<'JS'
+// What ships: dist (js + its source map + d.ts), the docs the README links to and the
+// examples they link to, the external extension, README, LICENSE, package.json.
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 const [pack] = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const tarball = process.argv[3]
 const files = pack.files.map((f) => f.path)
-const allowed = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts)|extension\/.+)$/
+const allowed = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|js\.map|d\.ts)|docs\/[^/]+\.md|examples\/[^/]+\.ts|examples\/cdk\/(README\.md|cdk\.json|package\.json|tsconfig\.json|(bin|lib|lambda)\/[^/]+\.(mjs|ts))|extension\/.+)$/
 const unexpected = files.filter((f) => !allowed.test(f))
-const required = ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'extension/extensions/middy-cleanup-shutdown']
+const required = ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.js.map', 'dist/index.d.ts', 'extension/extensions/middy-cleanup-shutdown']
 const missing = required.filter((f) => !files.includes(f))
 const kb = (n) => `${(n / 1024).toFixed(1)} kB`
+const size = (f) => pack.files.find((x) => x.path === f)?.size ?? 0
 console.log(`${pack.filename}: packed ${kb(pack.size)}, unpacked ${kb(pack.unpackedSize)}, ${files.length} files ` +
-  `(${files.filter((f) => f.startsWith('dist/')).length} in dist/, ${files.filter((f) => f.startsWith('extension/')).length} in extension/)`)
+  `(${files.filter((f) => f.startsWith('dist/')).length} in dist/, ${files.filter((f) => f.startsWith('docs/')).length} in docs/, ${files.filter((f) => f.startsWith('examples/')).length} in examples/, ${files.filter((f) => f.startsWith('extension/')).length} in extension/); ` +
+  `dist/index.js ${kb(size('dist/index.js'))}, dist/index.js.map ${kb(size('dist/index.js.map'))}`)
 if (unexpected.length > 0 || missing.length > 0) {
   console.error(`unexpected in the tarball: ${unexpected.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'}`)
   process.exit(1)
 }
+// Every relative link of the shipped README and docs resolves to a shipped file (npm shows
+// the README; without a repository URL its relative links can only point into the package).
+const read = (f) => execFileSync('tar', ['-xzOf', tarball, `package/${f}`], { encoding: 'utf8' })
+const dead = []
+for (const f of files.filter((x) => x.endsWith('.md') && !x.startsWith('extension/'))) {
+  const dir = f.includes('/') ? f.slice(0, f.lastIndexOf('/') + 1) : ''
+  // links outside code: fenced blocks and inline code spans removed first
+  const prose = read(f).replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '')
+  for (const [, target] of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue
+    const path = new URL(target.replace(/#.*$/, ''), `file:///${dir}`).pathname.slice(1).replace(/\/$/, '')
+    if (!files.includes(path) && !files.some((x) => x.startsWith(`${path}/`))) dead.push(`${f} → ${target}`)
+  }
+}
+if (dead.length > 0) { console.error(`links to files that are not in the tarball:\n  ${dead.join('\n  ')}`); process.exit(1) }
+console.log('README and docs: every relative link resolves inside the tarball')
 JS
-if tar -xzOf "$tarball" --wildcards 'package/dist/*.js' | grep -q sourceMappingURL; then
-  echo "dist/*.js reference source maps that are not shipped" >&2; exit 1
-fi
+# every sourceMappingURL of the shipped JS names a shipped map, whose sources carry their text
+for js in $(tar -tzf "$tarball" | grep -E '^package/dist/.*\.js$'); do
+  url=$(tar -xzOf "$tarball" "$js" | sed -n 's|^//# sourceMappingURL=||p')
+  [ -n "$url" ] || { echo "$js has no sourceMappingURL" >&2; exit 1; }
+  map="$(dirname "$js")/$url"
+  tar -xzOf "$tarball" "$map" | node -e '
+    const m = JSON.parse(require("fs").readFileSync(0, "utf8"))
+    const ts = m.sources.filter((s) => /^\.\.\/src\/.+\.ts$/.test(s))
+    if (ts.length === 0 || ts.length !== m.sources.length || m.sourcesContent?.length !== m.sources.length || m.sourcesContent.some((c) => typeof c !== "string" || c === "")) {
+      console.error(`${process.argv[1]}: sources must all be ../src/*.ts with their text embedded (src/ does not ship); got ${JSON.stringify(m.sources.slice(0, 3))}…`); process.exit(1)
+    }
+    console.log(`${process.argv[1]}: ${m.sources.length} TypeScript sources, text embedded`)' "$map" \
+    || exit 1
+done
 tar -tvzf "$tarball" package/extension/extensions/middy-cleanup-shutdown | grep -q '^-rwx' \
   || { echo "extension/extensions/middy-cleanup-shutdown is not executable in the tarball (Lambda runs it from /opt/extensions)" >&2; exit 1; }
 
@@ -94,6 +126,17 @@ assert.equal(typeof CleanupScope, 'function')
 console.log(`consumer.mjs: handler ran, temp file ${file} removed, report ${JSON.stringify({ exitPath: reports[0].exitPath, cleaned: reports[0].cleaned })}`)
 JS
 ( cd "$full" && node consumer.mjs )
+# the shipped source map: with --enable-source-maps an error thrown inside the package
+# points at its TypeScript line (the text is embedded in the map; src/ does not ship)
+( cd "$full" && node --enable-source-maps --input-type=module -e "
+import { cleanup } from 'middy-cleanup'
+try { cleanup({ timeoutMS: 1 }) } catch (e) {
+  const frame = e.stack.split('\\n').find((l) => /node_modules\\/middy-cleanup\\/src\\/[\\w/-]+\\.ts:\\d+:\\d+/.test(l))
+  if (frame === undefined) { console.error('no TypeScript frame in the stack:\\n' + e.stack); process.exit(1) }
+  console.log('source map: ' + e.name + ' thrown ' + frame.trim())
+  process.exit(0)
+}
+console.error('cleanup({ timeoutMS }) did not throw'); process.exit(1)" )
 
 cat > "$full/consumer.ts" <<'TS'
 // Type-checked with moduleResolution nodenext against the installed package's .d.ts.
