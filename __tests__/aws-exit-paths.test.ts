@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { cleanup, leftoverCount, INTERNAL_DISPOSE_KEY, type CleanupReport } from '../src/index.js'
+import { cleanup, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY, type CleanupReport, type CleanupScope } from '../src/index.js'
 import {
   backends, countRequests, createTable, dynamoClient, existingKeys, itemExists, listKeys, objectExists, putObjectsFast, s3Client, uid, type BackendInfo, withBackend
 } from './support/backends.js'
@@ -12,6 +12,23 @@ import { startFaultProxy } from './support/fault-proxy.js'
 import { gate, lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
 
 type Key = Record<string, AttributeValue>
+
+/** Runs `fn` with the Lambda environment variables as given (unset when undefined), then restores them. */
+const withEnv = (vars: { AWS_LAMBDA_RUNTIME_API?: string }, fn: () => Promise<void>) => async (): Promise<void> => {
+  const saved = { api: process.env.AWS_LAMBDA_RUNTIME_API, max: process.env.AWS_LAMBDA_MAX_CONCURRENCY }
+  delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+  if (vars.AWS_LAMBDA_RUNTIME_API === undefined) delete process.env.AWS_LAMBDA_RUNTIME_API
+  else process.env.AWS_LAMBDA_RUNTIME_API = vars.AWS_LAMBDA_RUNTIME_API
+  try { await fn() } finally {
+    if (saved.api === undefined) delete process.env.AWS_LAMBDA_RUNTIME_API
+    else process.env.AWS_LAMBDA_RUNTIME_API = saved.api
+    if (saved.max !== undefined) process.env.AWS_LAMBDA_MAX_CONCURRENCY = saved.max
+  }
+}
+// A sequential Lambda runtime: a new invocation proves the earlier ones ended (what
+// sweeps an early return on Middy 5, which leaves no other sign).
+const sequentialRuntime = { AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001' }
+const offLambda = {}
 
 describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
   let s3: S3Client
@@ -48,7 +65,7 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
     s3, dynamodb: ddb, logger: recordingLogger(), allow: { s3: [`${bucket}/tmp/`], dynamodb: [table] }, ...extra,
   })
 
-  describe.each(middyVersions)('Middy $major', ({ middy }) => {
+  describe.each(middyVersions)('Middy $major', ({ major, middy }) => {
     it('success: result stands; objects and items gone; one DeleteObjects + one BatchWriteItem', async () => {
       const reports: CleanupReport[] = []
       let d!: Declared
@@ -109,7 +126,7 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
       expect(reports[0]).toMatchObject({ exitPath: 'timeout', cleaned: 4, failed: [] })
     })
 
-    it('a middleware returns early from before (cache hit): swept by the end of the next invocation', async () => {
+    it('a middleware returns early from before (cache hit): swept by the end of the next invocation (sequential Lambda runtime)', withEnv(sequentialRuntime, async () => {
       let d!: Declared
       let hit = true
       const handler = middy().use(cleanup(options()))
@@ -120,7 +137,22 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
       hit = false
       await expect(handler({}, lambdaContext())).resolves.toBe('fresh')
       expect(await left(d)).toBe(0)
-    })
+    }))
+
+    it(`a middleware returns early from before, off Lambda: ${major === 5 ? 'no proof of the end on Middy 5, nothing is deleted' : 'earlyResponse proves the end, swept by the next invocation'}`, withEnv(offLambda, async () => {
+      let d!: Declared
+      let scope: CleanupScope | undefined
+      let hit = true
+      const handler = middy().use(cleanup(options()))
+        .use({ before: async (request: any) => { if (hit) { scope = request.internal[INTERNAL_SCOPE_KEY]; d = await declareAll(request.context); return 'cached' } } })
+        .handler(async () => 'fresh')
+      await expect(handler({}, lambdaContext())).resolves.toBe('cached')
+      hit = false
+      await expect(handler({}, lambdaContext())).resolves.toBe('fresh')
+      expect(await left(d)).toBe(major === 5 ? 4 : 0)
+      await scope!.dispose() // the test knows it ended; a real process leaves it to the next one
+      expect(await left(d)).toBe(0)
+    }))
 
     it('a cooperative middleware calls request.internal dispose before returning early: gone at once', async () => {
       let d!: Declared
@@ -131,7 +163,7 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
       expect(await left(d)).toBe(0)
     })
 
-    it('an onError that returns a response, cleanup registered first (its onError skipped): swept by the next invocation', async () => {
+    it('an onError that returns a response, cleanup registered first (its onError skipped): swept by the next invocation (sequential Lambda runtime)', withEnv(sequentialRuntime, async () => {
       let d!: Declared
       let fail = true
       const handler = middy().use(cleanup(options())).use({ onError: () => ({ statusCode: 500 }) })
@@ -143,7 +175,24 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
       fail = false
       await expect(handler({}, lambdaContext())).resolves.toBe('second')
       expect(await left(d)).toBe(0)
-    })
+    }))
+
+    it(`an onError that returns a response, cleanup registered first, off Lambda: ${major === 5 ? 'no proof of the end on Middy 5, nothing is deleted' : 'earlyResponse proves the end, swept by the next invocation'}`, withEnv(offLambda, async () => {
+      let d!: Declared
+      let scope: CleanupScope | undefined
+      let fail = true
+      const handler = middy().use(cleanup(options())).use({ onError: () => ({ statusCode: 500 }) })
+        .handler(async (_e: unknown, context: any) => {
+          if (fail) { scope = context.cleanup; d = await declareAll(context); throw new Error('x') }
+          return 'second'
+        })
+      await expect(handler({}, lambdaContext())).resolves.toEqual({ statusCode: 500 })
+      fail = false
+      await expect(handler({}, lambdaContext())).resolves.toBe('second')
+      expect(await left(d)).toBe(major === 5 ? 4 : 0)
+      await scope!.dispose()
+      expect(await left(d)).toBe(0)
+    }))
 
     it('two invocations interleaved: each deletes only its own; one finishing leaves the other alone', async () => {
       const declaredA = gate()
