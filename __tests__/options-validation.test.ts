@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { CleanupConfigError, CleanupScope, cleanup, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { CleanupConfigError, CleanupScope, cleanup, flushLeftovers, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
 import { lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
 
 const TOP = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb', 'detectLeaks']
@@ -104,6 +104,21 @@ describe('every option object rejects unknown keys, naming the key', () => {
     class S3Client { send = async () => ({}) }
     expect(() => cleanup({ s3: new DynamoDBClient() })).toThrow(/option 's3' got a DynamoDBClient/)
     expect(() => cleanup({ dynamodb: new S3Client() })).toThrow(/option 'dynamodb' got a S3Client/)
+  })
+})
+
+describe('flushLeftovers() never throws (it runs on the way out), so it says what is wrong', () => {
+  it('a misspelt key is logged with the fix, and the flush still runs', async () => {
+    const logger = recordingLogger()
+    const report = await flushLeftovers({ timeoutMs: 100, logger, recievedSignal: 'SIGTERM' } as never)
+    expect(report.exitPath).toBe('shutdown')
+    expect(logger.lines.map((l) => l.message)).toContainEqual(expect.stringMatching(/unknown option 'recievedSignal'\. Did you mean 'receivedSignal'\?/))
+  })
+
+  it('a receivedSignal that is not a name is logged', async () => {
+    const logger = recordingLogger()
+    await flushLeftovers({ timeoutMs: 100, logger, receivedSignal: 15 as never })
+    expect(logger.lines.map((l) => l.message)).toContainEqual(expect.stringContaining("option 'receivedSignal' must be the signal's name"))
   })
 })
 

@@ -5,7 +5,7 @@ import { realTmpdir, sweepStaleInvocationDirs } from './files.js'
 import { type UnconfiguredService, reviveJournal } from './journal.js'
 import { sep } from 'node:path'
 import { detectEnvironment } from './environment.js'
-import type { ResolvedOptions } from './options.js'
+import { type ResolvedOptions, describeValue, unknownKeyMessage } from './options.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
 import { type PathItem, type TrackedItem, identityOf, journaledIn } from './tracked.js'
@@ -228,10 +228,20 @@ export interface FlushLeftoversOptions {
  * process.once('SIGTERM', async (signal) => { await flushLeftovers({ timeoutMs: 300, receivedSignal: signal }); process.exit(0) })
  * ```
  */
+const FLUSH_KEYS = ['timeoutMs', 'signal', 'logger', 'receivedSignal']
+
 export const flushLeftovers = async (options: FlushLeftoversOptions): Promise<CleanupReport> => {
   let logger: Logger
   try { logger = resolveLogger(options?.logger, 'flushLeftovers') } catch { logger = resolveLogger(undefined, 'flushLeftovers') }
   try {
+    // It never throws (it runs on the way out), so a misspelt option is said, not thrown:
+    // a silently dropped `receivedSignal` would leave every scope to the next process.
+    for (const key of Object.keys(options ?? {})) {
+      if (!FLUSH_KEYS.includes(key)) logger.warn(unknownKeyMessage('flushLeftovers', key, FLUSH_KEYS))
+    }
+    if (options.receivedSignal !== undefined && typeof options.receivedSignal !== 'string') {
+      logger.warn(`flushLeftovers: option 'receivedSignal' must be the signal's name, e.g. 'SIGTERM'; got ${describeValue(options.receivedSignal)}.`)
+    }
     if (options.receivedSignal === 'SIGTERM' && detectEnvironment().sequential) {
       for (const scope of state.active) scope.noteShutdown()
     }
