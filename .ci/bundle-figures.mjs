@@ -1,6 +1,7 @@
 // Figures for the bundling recipes (docs/recipes.md § Bundling): bundles
 // __tests__/fixtures/bundling-handler.ts with each documented esbuild command line
-// (__tests__/support/bundling-recipes.mjs), then imports each bundle in N fresh `node`
+// (__tests__/support/bundling-recipes.mjs), and bundling-package-only.ts (Middy and the
+// package, no SDK client) with two of them, then imports each bundle in N fresh `node`
 // processes and prints the bundle size and the median import time (module evaluation,
 // top-level await included; no AWS_LAMBDA_RUNTIME_API, so no extension registration).
 // Informational: CI prints it, nothing is asserted (__tests__/bundling.test.ts asserts).
@@ -8,7 +9,7 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { bundle, plainEsm, recipes, root } from '../__tests__/support/bundling-recipes.mjs'
+import { bundle, outRoot, plainEsm, recipes, root } from '../__tests__/support/bundling-recipes.mjs'
 
 const runs = Number(process.argv[2] ?? 9)
 const entry = join(root, '__tests__', 'fixtures', 'bundling-handler.ts')
@@ -17,9 +18,13 @@ delete env.AWS_LAMBDA_RUNTIME_API
 delete env.NODE_OPTIONS
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 
+const packageOnly = join(root, '__tests__', 'fixtures', 'bundling-package-only.ts')
 const rows = [['recipe', 'SDK', 'bundle', `import (median of ${runs}, min–max)`]]
-for (const recipe of [...recipes, plainEsm]) {
-  const { file, bytes } = bundle(recipe, entry)
+const cases = [...recipes.map((r) => [r, entry, r.name]), [plainEsm, entry, plainEsm.name],
+  // the package's own share: Middy + middy-cleanup, no SDK client in the handler
+  ...[recipes[0], recipes[2]].map((r) => [r, packageOnly, `${r.name}, no SDK client`])]
+for (const [recipe, input, name] of cases) {
+  const { file, bytes } = bundle(recipe, input, join(outRoot, 'figures', name.replace(/[^\w-]+/g, '-')))
   const times = []
   let failure = ''
   for (let i = 0; i < runs && failure === ''; i++) {
@@ -29,7 +34,7 @@ for (const recipe of [...recipes, plainEsm]) {
     if (r.status !== 0) failure = (r.stderr.match(/^\w*Error: .*$/m) ?? [`exit ${r.status}`])[0]
     else times.push(Number(r.stdout.trim().split('\n').pop()))
   }
-  rows.push([recipe.name, recipe.sdkBundled ? 'bundled' : 'external', `${(bytes / 1024).toFixed(1)} kB`,
+  rows.push([name, input === packageOnly ? 'none' : recipe.sdkBundled ? 'bundled' : 'external', `${(bytes / 1024).toFixed(1)} kB`,
     failure !== '' ? `FAILS: ${failure}` : `${median(times).toFixed(1)} ms (${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)})`])
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
