@@ -376,8 +376,7 @@ const execute = async (signal: string, fromSignal: boolean): Promise<ShutdownRep
     const teardowns = [...state.teardowns].map(([name, fn]) => runTeardown(name, fn, controller.signal, deadline, () => run.pendingTeardowns.delete(name)))
     // receivedSignal: SIGTERM in a sequential Lambda runtime proves every invocation ended,
     // so the flush may dispose their scopes (contract item 7); a manual run proves nothing.
-    const flushOptions = { timeoutMs: budget, signal: controller.signal, logger: o.logger, receivedSignal: signal }
-    const flushed = flushLeftovers(flushOptions).catch(() => undefined).finally(() => { run.flushing = false })
+    const flushed = flushLeftovers({ timeoutMs: budget, signal: controller.signal, logger: o.logger, receivedSignal: signal }).catch(() => undefined).finally(() => { run.flushing = false })
     const neighbours = (async () => {
       await null // the listeners after ours in this emit are called before this line runs
       await Promise.race([neighboursSettled(), deadline])
