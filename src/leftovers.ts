@@ -215,6 +215,8 @@ export interface FlushLeftoversOptions {
   receivedSignal?: string
 }
 
+const FLUSH_KEYS = ['timeoutMs', 'signal', 'logger', 'receivedSignal']
+
 /**
  * Cleans, now, what this process still owes and may delete: leftovers of earlier
  * cleanups, and the scopes of invocations that provably ended without cleaning
@@ -228,8 +230,6 @@ export interface FlushLeftoversOptions {
  * process.once('SIGTERM', async (signal) => { await flushLeftovers({ timeoutMs: 300, receivedSignal: signal }); process.exit(0) })
  * ```
  */
-const FLUSH_KEYS = ['timeoutMs', 'signal', 'logger', 'receivedSignal']
-
 export const flushLeftovers = async (options: FlushLeftoversOptions): Promise<CleanupReport> => {
   let logger: Logger
   try { logger = resolveLogger(options?.logger, 'flushLeftovers') } catch { logger = resolveLogger(undefined, 'flushLeftovers') }
