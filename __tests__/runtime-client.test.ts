@@ -44,7 +44,7 @@ const lambdaTmp = mkdtempSync(join(tmpdir(), 'ric-test-'))
 
 const NEXT = 'GET /2018-06-01/runtime/invocation/next'
 
-interface WorkResult { id: string, requestId: string, file: string, bucket: string, key: string, table: string, item: Record<string, { S: string }> }
+interface WorkResult { id: string, requestId: string, threadId: number, file: string, bucket: string, key: string, table: string, item: Record<string, { S: string }> }
 
 const startRuntime = (api: FakeLambdaApi, handlerName: string, extra: Record<string, string> = {}): Child => spawnNode(nodeBin, [join(ricDir, 'index.mjs')], {
   cwd: taskRoot,
@@ -182,5 +182,32 @@ describeRic(`under the real runtime interface client (aws-lambda-ric ${RIC_VERSI
     expect(r.id).toBe('streamed')
     expect(r.requestId).toBe(inv.requestId)
     await expectNothingLeft(r)
+  })
+
+  it('Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY=2, two worker threads): no extension, no signal listener, one warning per worker; two overlapping invocations each clean only their own', async () => {
+    api = await startFakeLambdaApi()
+    child = startRuntime(api, 'handler', { AWS_LAMBDA_MAX_CONCURRENCY: '2', AWS_LAMBDA_NODEJS_WORKER_COUNT: '2' })
+    const barrier = mkdtempSync(join(tmpdir(), 'ric-barrier-'))
+    try {
+      // both are in flight together: each waits for the other's marker before returning
+      const [a, b] = await Promise.all([api.invoke({ id: 'mi-a', barrier }), api.invoke({ id: 'mi-b', barrier })])
+      const ra = a!.response as WorkResult
+      const rb = b!.response as WorkResult
+      expect([ra.id, rb.id]).toEqual(['mi-a', 'mi-b'])
+      expect(ra.file).not.toBe(rb.file)
+      await expectNothingLeft(ra)
+      await expectNothingLeft(rb)
+    } finally {
+      rmSync(barrier, { recursive: true, force: true })
+    }
+    expect(api.registrations).toEqual([])
+    expect(api.log.filter((l) => l.includes('/extension/'))).toEqual([])
+    // the client's JSON log format in this mode; the module is loaded once per worker thread
+    const warnings = child.lines.map((l) => { try { return JSON.parse(l) as { level?: string, message?: string } } catch { return {} } })
+      .filter((e) => e.level === 'WARN' && /Managed Instances/.test(e.message ?? ''))
+    expect(warnings).toHaveLength(2)
+    // nothing listens for SIGTERM (the runtime does not deliver it to process.on() there): default action
+    child.proc.kill('SIGTERM')
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' })
   })
 })
