@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanup, leftoverCount } from '../src/index.js'
+import { type CleanupReport, cleanup, leftoverCount } from '../src/index.js'
 import { backends, objectExists, s3Client, type BackendInfo, withBackend } from './support/backends.js'
 import { slowDown, startFaultProxy } from './support/fault-proxy.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
@@ -37,7 +37,10 @@ describe.each(backends().filter((b) => b.name === 'embedded'))('journal of a kil
     const proxy = await startFaultProxy({ target: b.s3Endpoint, status: { ...slowDown(), match: (s) => failing && s.op === 's3:POST?delete' } })
     const via = s3Client({ ...b, s3Endpoint: proxy.endpoint }, { maxAttempts: 1 })
     try {
-      const handler = middyVersions[2]!.middy().use(cleanup({ s3: via, logger: quiet, allow: { s3: [`${bucket}/tmp/`] } })).handler(async () => 'ok')
+      const reports: CleanupReport[] = []
+      const handler = middyVersions[2]!.middy()
+        .use(cleanup({ s3: via, logger: quiet, allow: { s3: [`${bucket}/tmp/`] }, onReport: (r) => { reports.push(r) } }))
+        .handler(async () => 'ok')
       await expect(handler({}, lambdaContext())).resolves.toBe('ok')
       expect(proxy.injected.status).toBeGreaterThan(0) // the replay was attempted, and failed
       expect(await objectExists(s3, bucket, key)).toBe(true)
@@ -50,6 +53,8 @@ describe.each(backends().filter((b) => b.name === 'embedded'))('journal of a kil
       expect(await objectExists(s3, bucket, key)).toBe(false)
       expect(leftoverCount()).toBe(0)
       expect(existsSync(dir)).toBe(false)
+      // the object and the dead process's dir, counted where they were finished
+      expect(reports.filter((r) => r.exitPath === 'leftovers').at(-1)).toMatchObject({ resources: 2, cleaned: 2, failed: [] })
     } finally { via.destroy(); await proxy.stop() }
   })
 })

@@ -238,6 +238,8 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
     // remote resource stays, and goes with it: the run that settles the last of
     // them removes it, and a process killed meanwhile leaves the journal for the next.
     const dirs = [...new Set([...work.dirs, ...freed])].filter((d) => d.holders === undefined || d.holders.size === 0)
+    // A dir freed here but kept by an earlier run (a dead process's counts one) joins this report.
+    for (const d of freed) if (!work.dirs.includes(d)) report.resources += d.covers
     if (dirs.length > 0) {
       if (deadline.expired) defer(dirs)
       else await removeAll(dirs)
