@@ -83,6 +83,8 @@ describe.each(recipes.map((r) => [r.name, r] as const))('bundled with the %s rec
     }
     expect(child.lines).toContain('extension: registered')
     expect(api.registrations).toEqual([expect.objectContaining({ name: 'middy-cleanup', events: [] })])
+    // the extension's event/next is sent, not awaited, once registered
+    await api.waitFor('GET /2020-01-01/extension/event/next')
     expect(api.log).toEqual(['POST /2020-01-01/extension/register', 'GET /2020-01-01/extension/event/next'])
 
     // the handler really created them (the paths/keys are its own), and cleanup removed them

@@ -91,6 +91,8 @@ describe('the synthesized asset (cdk.out/asset.*/index.mjs)', () => {
     const line = await child.waitForLine(/^result /)
     const r = JSON.parse(line.slice('result '.length)) as { dir: string, keys: string[], progress: Record<string, { S: string }> }
 
+    // the extension's event/next is sent, not awaited, once registered
+    await api.waitFor('GET /2020-01-01/extension/event/next')
     expect(api.log).toEqual(['POST /2020-01-01/extension/register', 'GET /2020-01-01/extension/event/next'])
     expect(r.keys).toHaveLength(3)
     expect(existsSync(r.dir)).toBe(false)
