@@ -59,6 +59,16 @@ const settlesSoon = (p: Promise<unknown>): Promise<{ settled: false } | { settle
     p.then(() => { clearImmediate(t); resolve({ settled: true, ok: true }) }, (error: unknown) => { clearImmediate(t); resolve({ settled: true, ok: false, error }) })
   })
 
+// A deleter that honours the signal answers moments after it fires (its sends reject at
+// once): its outcome is taken if it comes within this, so what it confirmed deleted is
+// never reported failed. One that ignores the signal costs at most this past the budget.
+const LATE_ANSWER_MS = 50
+const answerSoon = <T>(p: Promise<T>, error: unknown, hold: boolean): Promise<T> => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(error), LATE_ANSWER_MS)
+  if (!hold) t.unref()
+  p.then((v) => { clearTimeout(t); resolve(v) }, () => { clearTimeout(t); reject(error) })
+})
+
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function'
 
@@ -186,7 +196,8 @@ export const runWork = async (work: Work, options: RunOptions): Promise<CleanupR
         for (const item of same) fail(item, error, retryable, attempted, started)
       }
       try {
-        const outcome = await deadline.race(Promise.resolve(deleter.delete([...byResource.keys()] as never[], context)))
+        const deleting = Promise.resolve(deleter.delete([...byResource.keys()] as never[], context))
+        const outcome = await deadline.race(deleting).catch((error: unknown) => answerSoon(deleting, error, deadline.hold))
         const legacy = (outcome as { requests?: unknown } | undefined)?.requests
         if (!counts && typeof legacy === 'number' && Number.isFinite(legacy) && legacy > 0) report.requests += Math.floor(legacy)
         const sent = counted > 0 || (typeof legacy === 'number' && legacy > 0)
