@@ -1,9 +1,19 @@
-import { sleep } from './deadline.js'
+import { channel } from 'node:diagnostics_channel'
+import { createRequire } from 'node:module'
+import { CleanupDeadlineError } from './errors.js'
 
 /**
- * Shared by the S3 and DynamoDB deleters: error classification, backoff, request
- * counting and a small concurrency pool. No AWS SDK import: everything here is
- * structural, so the package loads without the SDK installed.
+ * Shared by the S3 and DynamoDB deleters: sending with per-attempt request
+ * counting, error classification, backoff for partial results, a small
+ * concurrency pool and the declaration checks. No static AWS SDK import: the
+ * package loads without the SDK installed.
+ *
+ * One retry layer per failure: a whole request that fails is retried by the
+ * SDK's own strategy (the client's `maxAttempts` / `retryMode`), bounded by the
+ * cleanup budget through `abortSignal`, and never re-sent here; a request the SDK
+ * gave up on becomes a retryable failure for the next invocation. The deleters
+ * loop only on partial results the SDK reports as a success (S3 per-key
+ * `Errors`, DynamoDB `UnprocessedItems`), which no SDK strategy retries.
  */
 
 /** An SDK v3 client, detected by its `send` function (never `instanceof`: any SDK copy works). */
@@ -14,52 +24,98 @@ export interface SendClient {
 export const isClient = (v: unknown): v is SendClient =>
   typeof v === 'object' && v !== null && typeof (v as SendClient).send === 'function'
 
-const THROTTLING = new Set([
-  'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottledException',
-  'TooManyRequestsException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded',
-  'TransactionInProgressException', 'RequestThrottled', 'BandwidthLimitExceeded', 'EC2ThrottledException',
-  'PriorRequestNotComplete', 'LimitExceededException',
-])
-const TRANSIENT = new Set([
-  'InternalError', 'InternalServerError', 'InternalFailure', 'ServiceUnavailable', 'RequestTimeout',
-  'RequestTimeoutException', 'TimeoutError', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT',
-  'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'NetworkingError',
-])
-
 interface AwsErrorLike {
   name?: string
-  code?: string
-  Code?: string
   $retryable?: unknown
   $metadata?: { httpStatusCode?: number, attempts?: number }
 }
 
 /** True for an abort caused by our own deadline signal (not worth another attempt now). */
 export const isAbort = (e: unknown, signal?: AbortSignal): boolean =>
-  (signal?.aborted === true) || (e as AwsErrorLike | undefined)?.name === 'AbortError'
+  (signal?.aborted === true) || (e as AwsErrorLike | undefined)?.name === 'AbortError' || e instanceof CleanupDeadlineError
+
+type Classify = (e: unknown) => boolean
+let sdkClassify: Classify | null | undefined
 
 /**
- * Whether retrying the same request later may succeed: throttling (503 SlowDown,
- * ProvisionedThroughputExceeded), 5xx, timeouts and network resets. A 4xx such as
+ * The SDK's own retry classification (throttling, transient or server error —
+ * what its retry strategy retries), loaded from the SDK's own dependencies
+ * (`@smithy/core/retry`, or `@smithy/service-error-classification` of older
+ * SDKs) rather than copied here. Null when it cannot be loaded.
+ */
+const loadSdkClassify = (): Classify | null => {
+  if (sdkClassify !== undefined) return sdkClassify
+  sdkClassify = null
+  let req: NodeRequire
+  try { req = createRequire(import.meta.url) } catch { return null }
+  const from = (base: NodeRequire, name: string): NodeRequire | undefined => {
+    try { return createRequire(base.resolve(name)) } catch { return undefined }
+  }
+  const bases = ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3'].map((n) => from(req, n)).filter((b): b is NodeRequire => b !== undefined)
+  for (const base of [...bases, req]) {
+    const retryPkg = from(base, '@smithy/middleware-retry')
+    for (const [r, name] of [[base, '@smithy/core/retry'], [retryPkg, '@smithy/service-error-classification'], [base, '@smithy/service-error-classification']] as const) {
+      if (r === undefined) continue
+      try {
+        const m = r(name) as Record<string, unknown>
+        const { isThrottlingError, isTransientError, isServerError } = m as Record<string, (e: unknown) => boolean>
+        if (typeof isThrottlingError === 'function' && typeof isTransientError === 'function' && typeof isServerError === 'function') {
+          return (sdkClassify = (e) => isThrottlingError(e) || isTransientError(e) || isServerError(e))
+        }
+      } catch { /* not there: try the next place */ }
+    }
+  }
+  return null
+}
+
+/**
+ * Whether a whole request that failed — after the SDK's own retries — may
+ * succeed at a later invocation: its retry trait (`$retryable`), a status of
+ * 429 or ≥ 500, the SDK's own classification (it retried it, or its classifier
+ * says throttling/transient/server), or no answer from any server at all (a
+ * reset, a refused connection, our deadline). A definitive 4xx answer such as
  * AccessDenied or NoSuchBucket is not: retrying cannot fix it.
  */
 export const isRetryable = (e: unknown): boolean => {
   if (typeof e !== 'object' || e === null) return false
+  if (isAbort(e)) return true
   const err = e as AwsErrorLike
   if (err.$retryable !== undefined && err.$retryable !== null && err.$retryable !== false) return true
-  for (const name of [err.name, err.code, err.Code]) {
-    if (name !== undefined && (THROTTLING.has(name) || TRANSIENT.has(name))) return true
-  }
   const status = err.$metadata?.httpStatusCode
   if (status !== undefined && (status >= 500 || status === 429)) return true
-  // a connection reset without a response: the SDK's own error has no status
-  if (status === undefined && /socket hang up|ECONNRESET|EPIPE|other side closed/i.test(String((e as Error).message))) return true
-  return false
+  if ((err.$metadata?.attempts ?? 0) > 1) return true // the SDK's strategy retried it: it judged it retryable
+  const classify = loadSdkClassify()
+  if (classify !== null) {
+    try { if (classify(e)) return true } catch { /* an odd error object: judged below */ }
+  }
+  return status === undefined
 }
 
+/**
+ * S3 `DeleteObjects` per-key error codes worth another attempt within the budget
+ * (the request succeeded, one key did not): the few S3 documents as transient.
+ * Every other code (AccessDenied, NoSuchVersion, …) is final for that key.
+ */
+export const RETRYABLE_KEY_CODES: ReadonlySet<string> = new Set(['InternalError', 'SlowDown', 'ServiceUnavailable'])
+
 /** Whether a per-key error code (S3 DeleteObjects `Errors[].Code`) is worth another attempt. */
-export const isRetryableCode = (code: string | undefined): boolean =>
-  code !== undefined && (THROTTLING.has(code) || TRANSIENT.has(code))
+export const isRetryableCode = (code: string | undefined): boolean => code !== undefined && RETRYABLE_KEY_CODES.has(code)
+
+/**
+ * The AWS error code, HTTP status and SDK attempts of a failed request, as one
+ * line for a report reason ("HTTP 503 after 3 attempt(s): SlowDown: Please reduce…").
+ */
+export const describeRequestFailure = (error: unknown): { code: string | undefined, text: string } => {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as AwsErrorLike & { Code?: unknown, code?: unknown, message?: unknown }
+  const code = [e.Code, e.code, e.name].find((c): c is string => typeof c === 'string' && c !== '' && c !== 'Error')
+  const status = e.$metadata?.httpStatusCode
+  const attempts = e.$metadata?.attempts
+  const message = typeof e.message === 'string' ? e.message : String(error)
+  return {
+    code,
+    text: `${status === undefined ? 'no HTTP answer' : `HTTP ${status}`}${typeof attempts === 'number' ? ` after ${attempts} attempt(s) (the client's retry strategy)` : ''}: ${code ?? 'Error'}: ${message}`,
+  }
+}
 
 /** HTTP attempts the SDK made for one `send()` (its retries included), from `$metadata.attempts`. */
 export const attemptsOf = (resultOrError: unknown): number => {
@@ -67,59 +123,142 @@ export const attemptsOf = (resultOrError: unknown): number => {
   return typeof n === 'number' && n > 0 ? n : 1
 }
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]. */
-export const backoffMs = (attempt: number, baseMs = 25, capMs = 1000, random: () => number = Math.random): number =>
-  Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt))
-
-/**
- * Sleeps the backoff for `attempt`, or less when the deadline comes first.
- * Returns false when there is no time left for another attempt.
- */
-export const backoffWithin = async (attempt: number, deadlineAt: number, signal: AbortSignal): Promise<boolean> => {
-  if (signal.aborted) return false
-  const wait = backoffMs(attempt)
-  if (Date.now() + wait >= deadlineAt) return false
-  await sleep(wait, signal)
-  return !signal.aborted
+/** What a deleter needs of its {@link DeleteContext} to send. */
+export interface SendContext {
+  signal: AbortSignal
+  /** called with 1 as each HTTP attempt goes out */
+  countRequests: (n: number) => void
 }
 
-/** How one request sent by {@link sendUntilDeadline} ended. */
-export type SendOutcome = { ok: true } | { ok: false, error: unknown, retryable: boolean }
+/** How one `send()` ended, and how many HTTP attempts it put on the wire. */
+export type Sent<T> = { ok: true, output: T, attempts: number } | { ok: false, error: unknown, attempts: number }
+
+interface CommandWithStack { middlewareStack?: { add: (mw: unknown, options: Record<string, unknown>) => void } }
+
+// ---- which attempts reached the wire ----
+//
+// An attempt the SDK starts is not yet on the wire: its socket may still be connecting
+// when the budget's abort destroys it (a CPU-starved process runs the abort timer before
+// the connect completes), and then nothing was sent. node:http publishes every request it
+// creates on the `http.client.request.start` diagnostics channel; the SDK's retry
+// middleware tags each attempt with `amz-sdk-invocation-id` + `amz-sdk-request`. An
+// attempt is counted when its request was written out ('finish') or answered
+// ('response'), whichever comes first — never when it was destroyed before that.
+// Subscribed only while a deleter has an attempt in flight.
+
+type OnRequest = (request: ClientRequestLike) => void
+interface ClientRequestLike { getHeader: (name: string) => unknown, once: (event: string, fn: () => void) => unknown }
+const watched = new Map<string, OnRequest>()
+const requestStart = channel('http.client.request.start')
+const onRequestStart = (message: unknown): void => {
+  const request = (message as { request?: ClientRequestLike } | undefined)?.request
+  if (watched.size === 0 || typeof request?.getHeader !== 'function') return
+  const key = `${String(request.getHeader('amz-sdk-invocation-id'))} ${String(request.getHeader('amz-sdk-request'))}`
+  const on = watched.get(key)
+  if (on === undefined) return
+  watched.delete(key)
+  on(request)
+}
+const watch = (key: string, on: OnRequest): void => {
+  if (watched.size === 0) requestStart.subscribe(onRequestStart)
+  watched.set(key, on)
+}
+const unwatch = (key: string): void => {
+  if (!watched.delete(key)) return
+  if (watched.size === 0) requestStart.unsubscribe(onRequestStart)
+}
+
+const attemptKey = (request: unknown): string | undefined => {
+  const headers = (request as { headers?: Record<string, unknown> } | undefined)?.headers
+  const id = headers?.['amz-sdk-invocation-id']
+  const attempt = headers?.['amz-sdk-request']
+  return typeof id === 'string' && typeof attempt === 'string' ? `${id} ${attempt}` : undefined
+}
 
 /**
- * Sends one request until it succeeds, until `settle` says an error is final,
- * until an error is not retryable, or until the deadline; counts every HTTP
- * attempt (the SDK's own retries included). A deadline miss is retryable later.
+ * Sends `command` with the budget's abort signal and counts every HTTP attempt
+ * that reaches the wire, as it does: a middleware at the `deserialize` step runs
+ * inside the SDK's retry loop, once per attempt, so the SDK's own retries are
+ * counted and the count is right even when the deadline stops the wait
+ * mid-retries. With node:http (the SDK's default handler) an attempt counts once
+ * its request is written or answered; with another handler, when it starts. An
+ * attempt started after the budget's signal fired sends nothing and is not
+ * counted. For a client that never runs the command's middleware stack (a stub),
+ * `$metadata.attempts` of the result or error is counted when the send settles.
+ * Never throws.
  */
-export const sendUntilDeadline = async (
-  send: () => Promise<unknown>,
-  o: {
-    signal: AbortSignal
-    deadlineAt: number
-    deadlineError: () => unknown
-    count: (attempts: number) => void
-    /** an answer for errors that mean something here (404 = already gone, 412 = not ours) */
-    settle?: (error: unknown) => SendOutcome | undefined
-  },
-): Promise<SendOutcome> => {
-  let lastError: unknown
-  for (let attempt = 0; ; attempt++) {
-    if (o.signal.aborted) return { ok: false, error: o.deadlineError(), retryable: true }
-    try {
-      o.count(attemptsOf(await send()))
-      return { ok: true }
-    } catch (error) {
-      o.count(attemptsOf(error))
-      if (isAbort(error, o.signal)) return { ok: false, error: o.deadlineError(), retryable: true }
-      const settled = o.settle?.(error)
-      if (settled !== undefined) return settled
-      if (!isRetryable(error)) return { ok: false, error, retryable: false }
-      lastError = error
-    }
-    if (!await backoffWithin(attempt, o.deadlineAt, o.signal)) {
-      return { ok: false, error: o.signal.aborted ? o.deadlineError() : lastError, retryable: true }
-    }
+export const sendCounted = async <T = any>(client: SendClient, command: unknown, ctx: SendContext): Promise<Sent<T>> => {
+  let stackRan = false
+  let attempts = 0
+  const count = (): void => { attempts++; ctx.countRequests(1) }
+  const stack = (command as CommandWithStack | undefined)?.middlewareStack
+  if (stack !== undefined && typeof stack.add === 'function') {
+    // override: lib-dynamodb concatenates a command's stack twice; one copy of each runs
+    stack.add((next: (a: unknown) => Promise<unknown>) => (args: unknown) => { stackRan = true; return next(args) },
+      { step: 'initialize', name: 'middyCleanupStackRan', priority: 'high', override: true })
+    stack.add((next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
+      if (ctx.signal.aborted) return next(args) // the HTTP handler rejects it without sending
+      const key = attemptKey((args as { request?: unknown }).request)
+      if (key === undefined) { count(); return next(args) }
+      let seen = false
+      watch(key, (request) => {
+        seen = true
+        let counted = false
+        const once = (): void => { if (!counted) { counted = true; count() } }
+        request.once('finish', once)
+        request.once('response', once)
+      })
+      try {
+        const out = await next(args)
+        unwatch(key)
+        if (!seen) count() // answered, by a handler other than node:http
+        return out
+      } catch (error) {
+        unwatch(key)
+        // not a node:http request (or none was made): count it, unless our abort stopped it first
+        if (!seen && !isAbort(error, ctx.signal)) count()
+        throw error
+      }
+    }, { step: 'deserialize', name: 'middyCleanupCountAttempt', priority: 'low', override: true })
   }
+  const fallback = (r: unknown): void => {
+    if (stackRan) return
+    const n = attemptsOf(r)
+    attempts += n
+    ctx.countRequests(n)
+  }
+  try {
+    const output = await client.send(command, { abortSignal: ctx.signal }) as T
+    fallback(output)
+    return { ok: true, output, attempts }
+  } catch (error) {
+    fallback(error)
+    return { ok: false, error, attempts }
+  }
+}
+
+/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]. */
+export const backoffMs = (attempt: number, random: () => number = Math.random, baseMs = 25, capMs = 1000): number =>
+  Math.floor(Math.min(1, Math.max(0, random())) * Math.min(capMs, baseMs * 2 ** attempt))
+
+/** What the partial-result loops need of the {@link Deadline}. */
+export interface BackoffDeadline {
+  readonly signal: AbortSignal
+  remainingMs: () => number
+  sleep: (ms: number) => Promise<void>
+}
+
+/**
+ * Waits the backoff before re-sending the part of a batch that came back
+ * unprocessed. Returns false, without waiting, when the budget has no room for
+ * the wait: what is left then goes to the next invocation.
+ */
+export const backoffWithin = async (attempt: number, deadline: BackoffDeadline, random: () => number): Promise<boolean> => {
+  if (deadline.signal.aborted) return false
+  const wait = backoffMs(attempt, random)
+  if (wait >= deadline.remainingMs()) return false
+  await deadline.sleep(wait)
+  return !deadline.signal.aborted
 }
 
 /** Runs `tasks` with at most `limit` of them at a time; never rejects (tasks handle their errors). */

@@ -1,8 +1,8 @@
 import type { PutItemCommandInput, PutItemCommandOutput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput, PutCommandOutput } from '@aws-sdk/lib-dynamodb'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient, isRetryable, pool,
-  rejectUnknownKeys, sendUntilDeadline, shown, typeOf,
+  DEFAULT_CONCURRENCY, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient, isRetryable, pool,
+  rejectUnknownKeys, sendCounted, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -343,26 +343,36 @@ export const putDynamoItem = async (
 
 /** Options of {@link deleteDynamoItems}. */
 export interface DeleteDynamoOptions {
+  /** the cleanup budget's signal, passed to every `send()` */
   signal: AbortSignal
-  /** epoch ms after which no new attempt starts */
-  deadlineAt: number
+  /** the cleanup budget: `sleep` paces the re-sends of `UnprocessedItems` and ends with it */
+  deadline: { remainingMs: () => number, sleep: (ms: number) => Promise<void> }
+  /** called with 1 as each HTTP attempt goes out (the SDK's retries included) */
+  countRequests: (n: number) => void
   logger?: Logger
   /** requests in flight at once, across tables @default 8 */
   concurrency?: number
+  /** jitter of the `UnprocessedItems` backoff, in [0, 1) @default Math.random */
+  random?: () => number
 }
 
 const errorName = (e: unknown): string | undefined => (e as { name?: string } | undefined)?.name
 
 /**
  * Deletes DynamoDB items in batches: grouped by client and table, one
- * BatchWriteItem per ≤ 25 deletes; `UnprocessedItems` are retried with
- * exponential backoff and full jitter until the deadline, what is left is
- * `failed` (retryable, for the leftovers list). Items with an ownership marker
- * go one by one as conditional DeleteItem. Never throws.
+ * BatchWriteItem per ≤ 25 deletes. `UnprocessedItems` (a partial success no SDK
+ * strategy retries) are re-sent with exponential backoff and full jitter within
+ * the budget; what is left then is `failed` (retryable, for the leftovers list).
+ * A request that fails as a whole was already retried by the SDK (the client's
+ * `maxAttempts`): its items are `failed`, retryable when the error is. Items with
+ * an ownership marker go one by one as conditional DeleteItem. `cleaned` holds
+ * only confirmed deletes. Never throws.
  */
 export const deleteDynamoItems = async (targets: readonly DynamoResource[], options: DeleteDynamoOptions): Promise<DeleteOutcome<DynamoResource>> => {
-  const outcome: DeleteOutcome<DynamoResource> & { requests: number } = { cleaned: [], failed: [], requests: 0 }
-  const { signal, deadlineAt } = options
+  const outcome: DeleteOutcome<DynamoResource> = { cleaned: [], failed: [] }
+  const { signal, random = Math.random } = options
+  const ctx = { signal, countRequests: options.countRequests }
+  const budget = { signal, remainingMs: () => options.deadline.remainingMs(), sleep: (ms: number) => options.deadline.sleep(ms) }
   const distinct = new Map<string, DynamoResource[]>()
   for (const r of targets) {
     if (r.done) { outcome.cleaned.push(r); continue }
@@ -372,17 +382,18 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
     else same.push(r)
   }
   const ok = (group: DynamoResource[]): void => { for (const r of group) { r.done = true; outcome.cleaned.push(r) } }
-  const fail = (group: DynamoResource[], error: unknown, retryable: boolean): void => {
-    for (const r of group) outcome.failed.push({ resource: r, error, retryable })
+  const fail = (group: DynamoResource[], error: unknown, retryable: boolean, sent: boolean): void => {
+    for (const r of group) outcome.failed.push(sent ? { resource: r, error, retryable } : { resource: r, error, retryable, sent: false })
   }
-  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, deadlineAt - Date.now()))
+  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, options.deadline.remainingMs()))
 
   const batches = new Map<string, DynamoResource[][]>()
   const tasks: Array<() => Promise<void>> = []
   for (const group of distinct.values()) {
     const r = group[0]!
     // Two deletes of one key in one BatchWriteItem are a ValidationException: distinct keys only.
-    if (r.marker !== undefined) { tasks.push(() => deleteOne(group)); continue }
+    if (r.marker !== undefined) { tasks.push(() => deleteOne(group, false)); continue }
+    // Batches never mix clients: two clients may be two regions or two accounts.
     const k = `${clientId(r.client)}\0${r.doc ? 'd' : 'l'}\0${r.table}`
     const list = batches.get(k)
     if (list === undefined) batches.set(k, [group])
@@ -393,60 +404,64 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
   }
 
   async function deleteBatch (groups: DynamoResource[][]): Promise<void> {
+    if (signal.aborted) { for (const g of groups) fail(g, deadlineError(), true, false); return }
     const first = groups[0]![0]!
     const { client, table, doc } = first
     const Command = doc
       ? (await loadDocSdk()).BatchWriteCommand
       : (await loadDynamoSdk()).BatchWriteItemCommand
+    const sentOnce = new Set<DynamoResource[]>()
+    const failAll = (list: DynamoResource[][], error: unknown, retryable: boolean): void => {
+      for (const g of list) fail(g, error, retryable, sentOnce.has(g))
+    }
     let pending = groups
-    let lastError: unknown
     for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) { for (const g of pending) fail(g, deadlineError(), true); return }
-      try {
-        const out = await client.send(new Command({
-          RequestItems: { [table]: pending.map((g) => ({ DeleteRequest: { Key: g[0]!.key } })) },
-        } as never), { abortSignal: signal })
-        outcome.requests += attemptsOf(out)
-        const unprocessed = new Set<string>()
-        for (const req of (out?.UnprocessedItems?.[table] ?? []) as Array<{ DeleteRequest?: { Key?: Record<string, unknown> } }>) {
-          const key = req.DeleteRequest?.Key
-          const n = key === undefined ? undefined : normKey(key, doc)
-          if (n !== undefined) unprocessed.add(n)
-        }
-        const retry: DynamoResource[][] = []
-        for (const g of pending) {
-          if (unprocessed.has(g[0]!.norm)) retry.push(g)
-          else ok(g)
-        }
-        if (retry.length > 0) lastError = new DynamoDeleteError(`BatchWriteItem left ${retry.length} delete(s) on ${table} unprocessed (throttled)`, 'UnprocessedItems')
-        pending = retry
-      } catch (error) {
-        outcome.requests += attemptsOf(error)
-        if (isAbort(error, signal)) { for (const g of pending) fail(g, deadlineError(), true); return }
+      if (signal.aborted) { failAll(pending, deadlineError(), true); return }
+      const sent = await sendCounted<{ UnprocessedItems?: Record<string, unknown[]> }>(client, new Command({
+        RequestItems: { [table]: pending.map((g) => ({ DeleteRequest: { Key: g[0]!.key } })) },
+      } as never), ctx)
+      if (sent.attempts > 0) for (const g of pending) sentOnce.add(g)
+      if (!sent.ok) {
+        const error = sent.error
         if (errorName(error) === 'ValidationException' && pending.length > 1) {
           // One malformed key (e.g. wrong attribute names) fails the whole batch: isolate it.
-          await pool(pending.map((g) => () => deleteOne(g)), 4)
+          // Not a retry: each key is sent on its own once, to learn which one is bad.
+          await pool(pending.map((g) => () => deleteOne(g, sentOnce.has(g))), 4)
           return
         }
-        if (!isRetryable(error)) {
-          const e = errorName(error) === 'ResourceNotFoundException'
-            ? new DynamoDeleteError(`table '${table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error })
-            : error
-          for (const g of pending) fail(g, e, false)
-          return
-        }
-        lastError = error
+        if (isAbort(error, signal)) { failAll(pending, deadlineError(), true); return }
+        // The SDK has already retried it as your client is configured: not re-sent here.
+        const { code, text } = describeRequestFailure(error)
+        const reason = errorName(error) === 'ResourceNotFoundException'
+          ? new DynamoDeleteError(`table '${table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error })
+          : new DynamoDeleteError(`BatchWriteItem of ${pending.length} delete(s) on ${table} failed, ${text}`, code, { cause: error })
+        failAll(pending, reason, isRetryable(error))
+        return
       }
-      if (pending.length === 0) return
-      if (!await backoffWithin(attempt, deadlineAt, signal)) {
-        for (const g of pending) fail(g, signal.aborted ? deadlineError() : lastError, true)
+      const unprocessed = new Set<string>()
+      for (const req of (sent.output?.UnprocessedItems?.[table] ?? []) as Array<{ DeleteRequest?: { Key?: Record<string, unknown> } }>) {
+        const key = req.DeleteRequest?.Key
+        const n = key === undefined ? undefined : normKey(key, doc)
+        if (n !== undefined) unprocessed.add(n)
+      }
+      const retry: DynamoResource[][] = []
+      for (const g of pending) {
+        if (unprocessed.has(g[0]!.norm)) retry.push(g)
+        else ok(g)
+      }
+      if (retry.length === 0) return
+      pending = retry
+      if (!await backoffWithin(attempt, budget, random)) {
+        // no room for another attempt: the next invocation retries these items
+        failAll(pending, new DynamoDeleteError(`BatchWriteItem left ${pending.length} delete(s) on ${table} unprocessed (throttled) until the cleanup budget ran out`, 'UnprocessedItems'), true)
         return
       }
     }
   }
 
-  async function deleteOne (group: DynamoResource[]): Promise<void> {
+  async function deleteOne (group: DynamoResource[], sentBefore: boolean): Promise<void> {
     const r = group[0]!
+    if (signal.aborted) { fail(group, deadlineError(), true, sentBefore); return }
     const input: Record<string, unknown> = { TableName: r.table, Key: r.key }
     if (r.marker !== undefined) {
       // Gone already → nothing to do; still ours → delete; overwritten by someone else → leave it.
@@ -457,17 +472,21 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
     const Command = r.doc
       ? (await loadDocSdk()).DeleteCommand
       : (await loadDynamoSdk()).DeleteItemCommand
-    const result = await sendUntilDeadline(
-      () => r.client.send(new Command(input as never), { abortSignal: signal }),
-      {
-        signal, deadlineAt, deadlineError, count: (n) => { outcome.requests += n },
-        settle: (error) => errorName(error) !== 'ConditionalCheckFailedException'
-          ? undefined
-          : { ok: false, retryable: false, error: new DynamoDeleteError(`${r.id} was not deleted: it was overwritten since putItem wrote it (${r.marker?.attribute} no longer holds this invocation's token); someone else owns it now`, 'ConditionalCheckFailedException', { cause: error }) },
-      },
-    )
-    if (result.ok) ok(group)
-    else fail(group, result.error, result.retryable)
+    if (signal.aborted) { fail(group, deadlineError(), true, sentBefore); return }
+    const sent = await sendCounted(r.client, new Command(input as never), ctx)
+    if (sent.ok) { ok(group); return }
+    const error = sent.error
+    const wasSent = sentBefore || sent.attempts > 0
+    if (errorName(error) === 'ConditionalCheckFailedException') {
+      fail(group, new DynamoDeleteError(`${r.id} was not deleted: it was overwritten since putItem wrote it (${r.marker?.attribute} no longer holds this invocation's token); someone else owns it now`, 'ConditionalCheckFailedException', { cause: error }), false, wasSent)
+      return
+    }
+    if (errorName(error) === 'ResourceNotFoundException') {
+      fail(group, new DynamoDeleteError(`table '${r.table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error }), false, wasSent)
+      return
+    }
+    const { code, text } = describeRequestFailure(error)
+    fail(group, isAbort(error, signal) ? deadlineError() : new DynamoDeleteError(`${r.id} was not deleted: DeleteItem failed, ${text}`, code, { cause: error }), isRetryable(error), wasSent)
   }
 
   await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)
@@ -481,5 +500,5 @@ export const deleteDynamoItems = async (targets: readonly DynamoResource[], opti
 export const dynamoDeleter: RemoteDeleter<DynamoResource> = {
   kind: 'dynamodb',
   delete: (resources: DynamoResource[], context: DeleteContext) =>
-    deleteDynamoItems(resources, { signal: context.signal, deadlineAt: context.deadline.at, logger: context.logger }),
+    deleteDynamoItems(resources, { signal: context.signal, deadline: context.deadline, countRequests: context.countRequests, logger: context.logger }),
 }

@@ -1,7 +1,7 @@
 import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, attemptsOf, backoffWithin, chunk, clientId, isAbort, isClient,
-  isRetryable, isRetryableCode, pool, rejectUnknownKeys, sendUntilDeadline, shown, typeOf,
+  DEFAULT_CONCURRENCY, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient,
+  isRetryable, isRetryableCode, pool, rejectUnknownKeys, sendCounted, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -254,30 +254,39 @@ export const putS3Object = async (
 
 /** Options of {@link deleteS3Objects}. */
 export interface DeleteS3Options {
+  /** the cleanup budget's signal, passed to every `send()` */
   signal: AbortSignal
-  /** epoch ms after which no new attempt starts */
-  deadlineAt: number
+  /** the cleanup budget: `sleep` paces the per-key retries and ends with it */
+  deadline: { remainingMs: () => number, sleep: (ms: number) => Promise<void> }
+  /** called with 1 as each HTTP attempt goes out (the SDK's retries included) */
+  countRequests: (n: number) => void
   logger?: Logger
   /** requests in flight at once, across buckets @default 8 */
   concurrency?: number
+  /** jitter of the per-key retry backoff, in [0, 1) @default Math.random */
+  random?: () => number
 }
 
 /**
  * Deletes S3 objects in batches: grouped by client and bucket, one DeleteObjects
  * (`Quiet: true`) per ≤ 1000 keys; objects with a known ETag to verify go one by
- * one with `If-Match`. Per-key errors go to `failed`; throttling (503 SlowDown),
- * 5xx and connection resets are retried — by the SDK, then here for the keys
- * still failing — until the deadline. Never throws.
+ * one with `If-Match`. A request that fails as a whole was already retried by the
+ * SDK (the client's `maxAttempts`): its objects are `failed`, retryable when the
+ * error is, for the next invocation. Per-key `Errors` with a transient code
+ * ({@link RETRYABLE_KEY_CODES}) are re-sent with backoff within the budget; other
+ * per-key errors are final. `cleaned` holds only confirmed deletes. Never throws.
  */
 export const deleteS3Objects = async (targets: readonly S3Resource[], options: DeleteS3Options): Promise<DeleteOutcome<S3Resource>> => {
-  const outcome: DeleteOutcome<S3Resource> & { requests: number } = { cleaned: [], failed: [], requests: 0 }
-  const { signal, deadlineAt } = options
+  const outcome: DeleteOutcome<S3Resource> = { cleaned: [], failed: [] }
+  const { signal, random = Math.random } = options
+  const ctx = { signal, countRequests: options.countRequests }
+  const budget = { signal, remainingMs: () => options.deadline.remainingMs(), sleep: (ms: number) => options.deadline.sleep(ms) }
   // One entry per distinct object (declared twice → deleted once); all its declarations share the outcome.
   const distinct = new Map<string, S3Resource[]>()
   for (const r of targets) {
     if (r.done) { outcome.cleaned.push(r); continue }
     if (r.unverified) {
-      outcome.failed.push({ resource: r, retryable: false, error: new S3DeleteError(`${r.id} was not deleted: putObject(…, { verify: true }) got no ETag back (the write failed or was interrupted), so ownership cannot be checked`) })
+      outcome.failed.push({ resource: r, retryable: false, sent: false, error: new S3DeleteError(`${r.id} was not deleted: putObject(…, { verify: true }) got no ETag back (the write failed or was interrupted), so ownership cannot be checked`, 'Unverified') })
       continue
     }
     const k = `${clientId(r.client)}\0${r.bucket}\0${r.key}\0${[...r.versionIds].sort().join(',')}\0${r.etag ?? ''}`
@@ -286,20 +295,20 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
     else same.push(r)
   }
   const ok = (group: S3Resource[]): void => { for (const r of group) { r.done = true; outcome.cleaned.push(r) } }
-  const fail = (group: S3Resource[], error: unknown, retryable: boolean): void => {
-    for (const r of group) outcome.failed.push({ resource: r, error, retryable })
+  const fail = (group: S3Resource[], error: unknown, retryable: boolean, sent: boolean): void => {
+    for (const r of group) outcome.failed.push(sent ? { resource: r, error, retryable } : { resource: r, error, retryable, sent: false })
   }
-  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, deadlineAt - Date.now()))
+  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, options.deadline.remainingMs()))
 
   // One ObjectIdentifier per key or per version; a group is cleaned when all its entries are.
+  interface GroupState { left: number, error: unknown, retryable: boolean, sent: boolean }
   interface Entry { group: S3Resource[], versionId: string | undefined, state: GroupState }
-  interface GroupState { left: number, error: unknown, retryable: boolean }
   const settle = (entry: Entry, error?: unknown, retryable = false): void => {
     const st = entry.state
     if (error !== undefined && st.error === undefined) { st.error = error; st.retryable = retryable }
     if (--st.left > 0) return
     if (st.error === undefined) ok(entry.group)
-    else fail(entry.group, st.error, st.retryable)
+    else fail(entry.group, st.error, st.retryable, st.sent)
   }
   const batches = new Map<string, Entry[]>()
   const tasks: Array<() => Promise<void>> = []
@@ -311,7 +320,8 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
       continue
     }
     const versions: Array<string | undefined> = r.versionIds.length === 0 ? [undefined] : r.versionIds
-    const state: GroupState = { left: versions.length, error: undefined, retryable: false }
+    const state: GroupState = { left: versions.length, error: undefined, retryable: false, sent: false }
+    // Batches never mix clients: two clients may be two regions or two accounts.
     const k = `${clientId(r.client)}\0${r.bucket}`
     let list = batches.get(k)
     if (list === undefined) batches.set(k, list = [])
@@ -322,68 +332,71 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
   }
 
   async function deleteBatch (entries: Entry[]): Promise<void> {
+    if (signal.aborted) { for (const e of entries) settle(e, deadlineError(), true); return }
     const { DeleteObjectsCommand } = await loadS3Sdk()
     const { client, bucket } = entries[0]!.group[0]!
     let pending = entries
-    let lastError: unknown
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) { for (const e of pending) settle(e, deadlineError(), true); return }
-      try {
-        const out = await client.send(new DeleteObjectsCommand({
-          Bucket: bucket,
-          Delete: { Objects: pending.map((e) => ({ Key: e.group[0]!.key, VersionId: e.versionId })), Quiet: true },
-        }), { abortSignal: signal })
-        outcome.requests += attemptsOf(out)
-        const errors = new Map<string, { Code?: string, Message?: string }>()
-        for (const e of out?.Errors ?? []) {
-          if (typeof e?.Key !== 'string') continue
-          errors.set(`${e.Key}\0${e.VersionId ?? ''}`, e)
-          // some servers leave VersionId out of the error: fall back to the key
-          if (!errors.has(`${e.Key}\0*`)) errors.set(`${e.Key}\0*`, e)
+      const sent = await sendCounted<{ Errors?: Array<{ Key?: string, VersionId?: string, Code?: string, Message?: string }> }>(client, new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: pending.map((e) => ({ Key: e.group[0]!.key, VersionId: e.versionId })), Quiet: true },
+      }), ctx)
+      if (sent.attempts > 0) for (const e of pending) e.state.sent = true
+      if (!sent.ok) {
+        // The SDK has already retried it as your client is configured: not re-sent here.
+        const retryable = isRetryable(sent.error)
+        let reason = deadlineError()
+        if (!isAbort(sent.error, signal)) {
+          const { code, text } = describeRequestFailure(sent.error)
+          reason = new S3DeleteError(`DeleteObjects of ${pending.length} key(s) in bucket ${bucket} failed, ${text}`, code, { cause: sent.error })
         }
-        const retry: Entry[] = []
-        for (const entry of pending) {
-          const r = entry.group[0]!
-          const e = errors.get(`${r.key}\0${entry.versionId ?? ''}`) ?? errors.get(`${r.key}\0*`)
-          if (e === undefined) settle(entry)
-          else if (isRetryableCode(e.Code)) { retry.push(entry); lastError = new S3DeleteError(`${r.id}: ${e.Code}: ${e.Message ?? ''}`, e.Code) }
-          else settle(entry, new S3DeleteError(`${s3Id(r.bucket, r.key, entry.versionId)} was not deleted: ${e.Code ?? 'Error'}: ${e.Message ?? ''}`, e.Code), false)
-        }
-        pending = retry
-      } catch (error) {
-        outcome.requests += attemptsOf(error)
-        if (isAbort(error, signal)) { for (const e of pending) settle(e, deadlineError(), true); return }
-        if (!isRetryable(error)) { for (const e of pending) settle(e, error, false); return }
-        lastError = error
+        for (const e of pending) settle(e, reason, retryable)
+        return
       }
-      if (pending.length === 0) return
-      if (!await backoffWithin(attempt, deadlineAt, signal)) {
-        for (const e of pending) settle(e, signal.aborted ? deadlineError() : lastError, true)
+      const errors = new Map<string, { Code?: string, Message?: string }>()
+      for (const e of sent.output?.Errors ?? []) {
+        if (typeof e?.Key !== 'string') continue
+        errors.set(`${e.Key}\0${e.VersionId ?? ''}`, e)
+        // some servers leave VersionId out of the error: fall back to the key
+        if (!errors.has(`${e.Key}\0*`)) errors.set(`${e.Key}\0*`, e)
+      }
+      const retry: Array<{ entry: Entry, error: S3DeleteError }> = []
+      for (const entry of pending) {
+        const r = entry.group[0]!
+        const e = errors.get(`${r.key}\0${entry.versionId ?? ''}`) ?? errors.get(`${r.key}\0*`)
+        if (e === undefined) { settle(entry); continue }
+        const error = new S3DeleteError(`${s3Id(r.bucket, r.key, entry.versionId)} was not deleted: ${e.Code ?? 'Error'}: ${e.Message ?? ''}`, e.Code)
+        if (isRetryableCode(e.Code)) retry.push({ entry, error })
+        else settle(entry, error, false)
+      }
+      if (retry.length === 0) return
+      pending = retry.map((x) => x.entry)
+      if (!await backoffWithin(attempt, budget, random)) {
+        // no room for another attempt: the next invocation retries these keys
+        for (const { entry, error } of retry) settle(entry, error, true)
         return
       }
     }
   }
 
   async function deleteVerified (group: S3Resource[]): Promise<void> {
-    const { DeleteObjectCommand } = await loadS3Sdk()
     const r = group[0]!
-    const result = await sendUntilDeadline(
-      () => r.client.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: r.key, IfMatch: r.etag }), { abortSignal: signal }),
-      {
-        signal, deadlineAt, deadlineError, count: (n) => { outcome.requests += n },
-        settle: (error) => {
-          const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-          const name = (error as Error).name
-          if (status === 404 || name === 'NoSuchKey') return { ok: true } // already gone
-          if (status === 412 || name === 'PreconditionFailed') {
-            return { ok: false, retryable: false, error: new S3DeleteError(`${r.id} was not deleted: it changed since it was written (ETag is no longer ${r.etag}); someone else owns it now`, 'PreconditionFailed', { cause: error }) }
-          }
-          return undefined
-        },
-      },
-    )
-    if (result.ok) ok(group)
-    else fail(group, result.error, result.retryable)
+    if (signal.aborted) { fail(group, deadlineError(), true, false); return }
+    const { DeleteObjectCommand } = await loadS3Sdk()
+    if (signal.aborted) { fail(group, deadlineError(), true, false); return }
+    const sent = await sendCounted(r.client, new DeleteObjectCommand({ Bucket: r.bucket, Key: r.key, IfMatch: r.etag }), ctx)
+    if (sent.ok) { ok(group); return }
+    const error = sent.error
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+    const name = (error as Error).name
+    if (status === 404 || name === 'NoSuchKey') { ok(group); return } // already gone
+    if (status === 412 || name === 'PreconditionFailed') {
+      fail(group, new S3DeleteError(`${r.id} was not deleted: it changed since it was written (ETag is no longer ${r.etag}); someone else owns it now`, 'PreconditionFailed', { cause: error }), false, true)
+      return
+    }
+    const { code, text } = describeRequestFailure(error)
+    fail(group, isAbort(error, signal) ? deadlineError() : new S3DeleteError(`${r.id} was not deleted: DeleteObject failed, ${text}`, code, { cause: error }), isRetryable(error), sent.attempts > 0)
   }
 
   await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)
@@ -397,5 +410,5 @@ export const deleteS3Objects = async (targets: readonly S3Resource[], options: D
 export const s3Deleter: RemoteDeleter<S3Resource> = {
   kind: 's3',
   delete: (resources: S3Resource[], context: DeleteContext) =>
-    deleteS3Objects(resources, { signal: context.signal, deadlineAt: context.deadline.at, logger: context.logger }),
+    deleteS3Objects(resources, { signal: context.signal, deadline: context.deadline, countRequests: context.countRequests, logger: context.logger }),
 }

@@ -2,8 +2,10 @@
 // No emulator produces 503 SlowDown, throttling or UnprocessedItems, so tests point the
 // SDK at this proxy and let it inject them; everything else is forwarded to the real
 // server, so what the test checks afterwards (HeadObject / GetItem) is the server's truth.
+import { createHash } from 'node:crypto'
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { crc32 } from 'node:zlib'
 
 /** What the proxy saw of one request. */
 export interface SeenRequest {
@@ -11,7 +13,7 @@ export interface SeenRequest {
   url: string
   /** DynamoDB operation (from X-Amz-Target) or `s3:<METHOD>[?delete]` */
   op: string
-  injected?: 'status' | 'reset' | 'unprocessed'
+  injected?: 'status' | 'reset' | 'unprocessed' | 'keyErrors'
 }
 
 export interface FaultRule {
@@ -33,6 +35,13 @@ export interface FaultProxyOptions {
    * table from the real server and answer them as UnprocessedItems (as DynamoDB does under load).
    */
   unprocessed?: FaultRule & { count: (n: number) => number }
+  /**
+   * S3 DeleteObjects: for matching requests, withhold `count(n)` of the n keys from the real
+   * server and answer them as per-key `<Error>`s with `code` (as S3 does for a key it could not
+   * delete); the other keys are forwarded and really deleted. No emulator returns a transient
+   * per-key code (moto's legal hold gives a final `AccessDenied`), so this is the only way to get one.
+   */
+  keyErrors?: FaultRule & { count: (n: number) => number, code: string, message?: string }
   /** Delay every forwarded request by this many ms (for deadline tests). */
   delayMs?: number | ((req: SeenRequest) => number)
 }
@@ -41,7 +50,9 @@ export interface FaultProxy {
   endpoint: string
   seen: SeenRequest[]
   /** number of faults injected, per kind */
-  injected: { status: number, reset: number, unprocessed: number }
+  injected: { status: number, reset: number, unprocessed: number, keyErrors: number }
+  /** keys answered with a per-key error, one entry per time (raw XML text of the key) */
+  withheldKeys: string[]
   stop: () => Promise<void>
 }
 
@@ -50,6 +61,20 @@ export const slowDown = (): { code: number, body: string, headers: Record<string
   code: 503,
   headers: { 'content-type': 'application/xml' },
   body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>FAULT</RequestId></Error>',
+})
+
+/** Any S3 error answer (e.g. `s3Error(503, 'ServiceUnavailable')`, `s3Error(500, 'InternalError')`). */
+export const s3Error = (code: number, name: string, message = 'injected by the fault proxy'): { code: number, body: string, headers: Record<string, string> } => ({
+  code,
+  headers: { 'content-type': 'application/xml' },
+  body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${name}</Code><Message>${message}</Message><RequestId>FAULT</RequestId></Error>`,
+})
+
+/** Any DynamoDB error answer (e.g. `dynamoError(500, 'InternalServerError')`). */
+export const dynamoError = (code: number, type: string, message = 'injected by the fault proxy'): { code: number, body: string, headers: Record<string, string> } => ({
+  code,
+  headers: { 'content-type': 'application/x-amz-json-1.0' },
+  body: JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message }),
 })
 
 /** DynamoDB throttling as real DynamoDB sends it. */
@@ -72,6 +97,18 @@ const readBody = (req: IncomingMessage): Promise<Buffer> => new Promise((resolve
   req.on('error', reject)
 })
 
+// A rewritten request body must carry checksums that match it, or the server rejects it.
+const rechecksum = (headers: Record<string, string | string[] | undefined>, body: Buffer): void => {
+  if (headers['content-md5'] !== undefined) headers['content-md5'] = createHash('md5').update(body).digest('base64')
+  if (headers['x-amz-checksum-crc32'] !== undefined) {
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(crc32(body) >>> 0)
+    headers['x-amz-checksum-crc32'] = b.toString('base64')
+  }
+  const sha = headers['x-amz-content-sha256']
+  if (typeof sha === 'string' && /^[0-9a-f]{64}$/.test(sha)) headers['x-amz-content-sha256'] = createHash('sha256').update(body).digest('hex')
+}
+
 const take = (rule: FaultRule | undefined, used: Map<FaultRule, number>, seen: SeenRequest): boolean => {
   if (rule === undefined) return false
   if (rule.match !== undefined && !rule.match(seen)) return false
@@ -85,14 +122,16 @@ const take = (rule: FaultRule | undefined, used: Map<FaultRule, number>, seen: S
 export const startFaultProxy = async (options: FaultProxyOptions): Promise<FaultProxy> => {
   const target = new URL(options.target)
   const seen: SeenRequest[] = []
-  const injected = { status: 0, reset: 0, unprocessed: 0 }
+  const injected = { status: 0, reset: 0, unprocessed: 0, keyErrors: 0 }
+  const withheldKeys: string[] = []
   const used = new Map<FaultRule, number>()
   const sockets = new Set<Socket>()
 
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number, headers: Record<string, string | string[]>, body: Buffer }> =>
+  const forward = (req: IncomingMessage, body: Buffer, rewritten = false): Promise<{ status: number, headers: Record<string, string | string[]>, body: Buffer }> =>
     new Promise((resolve, reject) => {
       const headers = { ...req.headers, 'content-length': String(body.length) }
       delete headers['transfer-encoding']
+      if (rewritten) rechecksum(headers, body)
       const out = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (res) => {
         readBody(res).then((b) => resolve({ status: res.statusCode ?? 502, headers: res.headers as Record<string, string | string[]>, body: b }), reject)
       })
@@ -142,9 +181,40 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
       body = Buffer.from(JSON.stringify(input))
     }
 
-    const upstream = await forward(req, body)
+    let keyErrorsXml: string | undefined
+    if (entry.op === 's3:POST?delete' && options.keyErrors !== undefined && take(options.keyErrors, used, entry)) {
+      const xml = body.toString('utf8')
+      const objects = [...xml.matchAll(/<Object>([\s\S]*?)<\/Object>/g)]
+      const n = Math.min(objects.length, Math.max(0, options.keyErrors.count(objects.length)))
+      const withheld = objects.slice(objects.length - n)
+      entry.injected = 'keyErrors'
+      injected.keyErrors++
+      keyErrorsXml = withheld.map((m) => {
+        const inner = m[1]!
+        withheldKeys.push(/<Key>([\s\S]*?)<\/Key>/.exec(inner)?.[1] ?? '')
+        return `<Error>${inner}<Code>${options.keyErrors!.code}</Code><Message>${options.keyErrors!.message ?? 'injected by the fault proxy'}</Message></Error>`
+      }).join('')
+      if (n === objects.length) {
+        // every key withheld: answer ourselves, the server never sees the request
+        const b = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${keyErrorsXml}</DeleteResult>`)
+        res.writeHead(200, { 'content-type': 'application/xml', 'content-length': String(b.length) })
+        res.end(b)
+        return
+      }
+      let kept = xml
+      for (const m of withheld) kept = kept.replace(m[0], '')
+      body = Buffer.from(kept)
+    }
+
+    const upstream = await forward(req, body, keyErrorsXml !== undefined || withheld !== undefined)
     let outBody = upstream.body
     const headers = { ...upstream.headers }
+    if (keyErrorsXml !== undefined && upstream.status === 200) {
+      const text = outBody.toString('utf8')
+      outBody = Buffer.from(text.includes('</DeleteResult>')
+        ? text.replace('</DeleteResult>', `${keyErrorsXml}</DeleteResult>`)
+        : text.replace(/<DeleteResult([^>]*)\/>/, `<DeleteResult$1>${keyErrorsXml}</DeleteResult>`))
+    }
     if (withheld !== undefined && upstream.status === 200) {
       const parsed = JSON.parse(outBody.toString('utf8')) as { UnprocessedItems?: Record<string, unknown[]> }
       const merged: Record<string, unknown[]> = { ...(parsed.UnprocessedItems ?? {}) }
@@ -172,6 +242,7 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
     endpoint: `http://127.0.0.1:${port}`,
     seen,
     injected,
+    withheldKeys,
     stop: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
