@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { BatchWriteItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { CleanupScope, type CleanupReport, flushLeftovers, leftoverCount } from '../src/index.js'
+import { deleteS3Objects, s3Resource } from '../src/s3.js'
+import { deleteDynamoItems, dynamoResource } from '../src/dynamodb.js'
 import {
   backends, createBucket, createTable, dynamoClient, existingKeys, listKeys, putObjectsFast, recordingLogger, s3Client, type BackendInfo,
 } from './support/backends.js'
@@ -124,6 +126,77 @@ describe.each(backends())('report.requests = requests on the wire, on $name', (b
       const after = await existingItems(ddb, table)
       expect(pks.filter((pk) => after.has(pk))).toEqual([])
     } finally { via.destroy(); await proxy.stop() }
+  })
+})
+
+describe('sent: false — no request for the resource ever went out (embedded servers)', () => {
+  const b = backends().find((x) => x.name === 'embedded')!
+  it('the budget already spent: nothing on the wire, nothing counted, every failure sent: false and retryable', async () => {
+    const s3Proxy = await startFaultProxy({ target: b.s3Endpoint })
+    const ddbProxy = await startFaultProxy({ target: b.dynamodbEndpoint })
+    const viaS3 = s3Client({ ...b, s3Endpoint: s3Proxy.endpoint })
+    const viaDdb = dynamoClient({ ...b, dynamodbEndpoint: ddbProxy.endpoint })
+    try {
+      const spent = AbortSignal.abort(new Error('budget spent'))
+      const deadline = { remainingMs: () => 0, sleep: async () => {} }
+      let counted = 0
+      const countRequests = (n: number): void => { counted += n }
+      const objects = [
+        s3Resource('s3Object', { bucket: 'b', key: 'batched', client: viaS3 }, {}),
+        s3Resource('s3Object', { bucket: 'b', key: 'verified', etag: '"e"', client: viaS3 }, {}),
+      ]
+      const items = [dynamoResource('dynamoItem', { table: 'T', key: { pk: { S: 'a' } }, client: viaDdb }, {})]
+      const s3Out = await deleteS3Objects(objects, { signal: spent, deadline, countRequests })
+      const ddbOut = await deleteDynamoItems(items, { signal: spent, deadline, countRequests })
+      expect(wire(s3Proxy) + wire(ddbProxy)).toBe(0)
+      expect(counted).toBe(0)
+      const byId = (a: { id: string }, z: { id: string }): number => a.id.localeCompare(z.id)
+      expect([...s3Out.failed, ...ddbOut.failed].map((f) => ({ id: f.resource.id, sent: f.sent, retryable: f.retryable })).sort(byId)).toEqual([
+        ...objects.map((r) => ({ id: r.id, sent: false, retryable: true })),
+        { id: items[0]!.id, sent: false, retryable: true },
+      ].sort(byId))
+      expect(s3Out.cleaned).toEqual([])
+      expect(ddbOut.cleaned).toEqual([])
+    } finally { viaS3.destroy(); viaDdb.destroy(); await s3Proxy.stop(); await ddbProxy.stop() }
+  })
+
+  it('a request that went out (and failed) is not marked: sent stays undefined', async () => {
+    const proxy = await startFaultProxy({ target: b.s3Endpoint, status: s3Error(503, 'ServiceUnavailable') })
+    const via = s3Client({ ...b, s3Endpoint: proxy.endpoint }, { maxAttempts: 1 })
+    try {
+      let counted = 0
+      const controller = new AbortController()
+      const out = await deleteS3Objects([s3Resource('s3Object', { bucket: 'b', key: 'k', client: via }, {})], {
+        signal: controller.signal, deadline: { remainingMs: () => 10_000, sleep: async () => {} }, countRequests: (n) => { counted += n },
+      })
+      expect(wire(proxy)).toBe(1)
+      expect(counted).toBe(1)
+      expect(out.failed).toHaveLength(1)
+      expect(out.failed[0]!.sent).toBeUndefined()
+      expect(out.failed[0]!.retryable).toBe(true)
+    } finally { via.destroy(); await proxy.stop() }
+  })
+})
+
+describe('a client that never runs the command\'s middleware stack (a stub; no server needed)', () => {
+  it('is counted from $metadata.attempts of its answer, or 1 without it', async () => {
+    const s3stub = { send: async () => ({ $metadata: { attempts: 3 } }) } // the SDK made 3 attempts
+    const ddbStub = {
+      send: async (command: { input: { RequestItems: Record<string, unknown> } }) => {
+        if ('T' in command.input.RequestItems) throw Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400, attempts: 2 } })
+        return {}
+      },
+    }
+    const scope = new CleanupScope({ s3: s3stub, dynamodb: ddbStub, logger: quiet() })
+    scope.s3Object({ bucket: 'b', key: 'k' })
+    scope.dynamoItem({ table: 'T', key: { pk: { S: 'a' } } })
+    scope.dynamoItem({ table: 'U', key: { pk: { S: 'a' } } })
+    const report = await scope.dispose()
+    // 3 (from the S3 answer) + 2 (from the DynamoDB error) + 1 (an answer without $metadata)
+    expect(report.requests).toBe(6)
+    expect(report.cleaned).toBe(2)
+    expect(report.failed).toEqual([expect.objectContaining({ id: 'dynamodb://T/{"pk":"a"}', retrying: true, error: expect.objectContaining({ code: 'ProvisionedThroughputExceededException' }) })])
+    await flushLeftovers({ timeoutMs: 1000, logger: quiet() })
   })
 })
 
