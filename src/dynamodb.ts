@@ -89,15 +89,17 @@ export interface DynamoResource extends RemoteResource {
 
 /**
  * Why a DynamoDB item was not deleted (refused or unprocessed delete, missing
- * table, item overwritten since a `verify` write). Found as the `error` of a
- * `report.failed` entry; `code` is DynamoDB's error code.
+ * table, item overwritten since a `verify` write, a request the SDK gave up on).
+ * In the report it is plain JSON: `report.failed[].error` is
+ * `{ name: 'DynamoDeleteError', message, code }`, `code` being DynamoDB's error
+ * code (`ProvisionedThroughputExceededException`, `UnprocessedItems`, …).
  *
  * @example
  * ```ts
  * cleanup({
  *   onReport: (r) => {
  *     for (const f of r.failed) {
- *       if (f.error instanceof DynamoDeleteError && f.error.code === 'ConditionalCheckFailedException') console.info(`${f.id} is someone else's now; left alone`)
+ *       if (f.error.name === 'DynamoDeleteError' && f.error.code === 'ConditionalCheckFailedException') console.info(`${f.id} is someone else's now; left alone`)
  *     }
  *   },
  * })

@@ -89,15 +89,17 @@ export interface S3Resource extends RemoteResource {
 }
 
 /**
- * Why an S3 object was not deleted (per-key error, conditional delete refused, …).
- * Found as the `error` of a `report.failed` entry; `code` is S3's error code.
+ * Why an S3 object was not deleted (per-key error, conditional delete refused, a
+ * request the SDK gave up on, …). In the report it is plain JSON:
+ * `report.failed[].error` is `{ name: 'S3DeleteError', message, code }`, `code`
+ * being S3's error code (`AccessDenied`, `SlowDown`, …).
  *
  * @example
  * ```ts
  * cleanup({
  *   onReport: (r) => {
  *     for (const f of r.failed) {
- *       if (f.error instanceof S3DeleteError && f.error.code === 'AccessDenied') console.error(`grant s3:DeleteObject for ${f.id}`)
+ *       if (f.error.name === 'S3DeleteError' && f.error.code === 'AccessDenied') console.error(`grant s3:DeleteObject for ${f.id}`)
  *     }
  *   },
  * })
