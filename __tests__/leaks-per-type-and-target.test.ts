@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -19,6 +19,149 @@ import { lambdaContext, middyVersions } from './support/middy.js'
 import { closeSocket, connectTo, recorder, type ServerChild, startServer } from './fixtures/leaks-support.js'
 
 const dataFile = join(process.cwd(), 'package.json')
+
+describe('HandleJudge on synthetic readings (what /proc/self/fd and getActiveResourcesInfo() would say)', () => {
+  type Fd = [number, FdInfo['cls'], string]
+  const fds = (...list: Fd[]): Map<number, FdInfo> => new Map(list.map(([fd, cls, id]) => [fd, { cls, id }]))
+  const none = new Map<string, number>()
+  /** Feeds (start, end) readings of consecutive sampled invocations; returns the invocation numbers with a verdict. */
+  const feed = (judge: HandleJudge, steps: Array<[Map<number, FdInfo> | undefined, Map<number, FdInfo> | undefined, Map<string, number>?, Map<string, number>?]>) =>
+    steps.flatMap(([a, b, ha, hb], i) => judge.judge(ha ?? none, hb ?? none, a, b) === undefined ? [] : [i + 1])
+
+  it('a closed socket\'s number taken by a leaked file is a new file, not "no change"', () => {
+    const judge = new HandleJudge(3)
+    const v = [
+      judge.judge(none, none, fds([90020, 'socket', '9:100']), fds([90020, 'file', '8:5'])),
+      judge.judge(none, none, fds([90020, 'file', '8:5'], [90021, 'socket', '9:101']), fds([90020, 'file', '8:5'], [90021, 'file', '8:5'])),
+      judge.judge(none, none, fds([90020, 'file', '8:5'], [90021, 'file', '8:5'], [90022, 'socket', '9:102']), fds([90020, 'file', '8:5'], [90021, 'file', '8:5'], [90022, 'file', '8:5'])),
+    ]
+    expect(v.slice(0, 2)).toEqual([undefined, undefined])
+    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 }, fds: { before: 1, after: 3 } } })
+  })
+
+  it('a pool replacing its socket every invocation never grows; the same with one more socket kept each time does', () => {
+    const pool = new HandleJudge(3)
+    expect(feed(pool, [
+      [fds(), fds([90030, 'socket', '9:1'])],
+      [fds([90030, 'socket', '9:1']), fds([90030, 'socket', '9:2'])],
+      [fds([90030, 'socket', '9:2']), fds([90031, 'socket', '9:3'])],
+      [fds([90031, 'socket', '9:3']), fds([90030, 'socket', '9:4'])],
+    ])).toEqual([])
+    const leak = new HandleJudge(3)
+    expect(feed(leak, [
+      [fds(), fds([90030, 'socket', '9:1'], [90031, 'socket', '9:11'])],
+      [fds([90030, 'socket', '9:1'], [90031, 'socket', '9:11']), fds([90030, 'socket', '9:2'], [90031, 'socket', '9:11'], [90032, 'socket', '9:12'])],
+      [fds([90030, 'socket', '9:2'], [90031, 'socket', '9:11'], [90032, 'socket', '9:12']), fds([90030, 'socket', '9:3'], [90031, 'socket', '9:11'], [90032, 'socket', '9:12'], [90033, 'socket', '9:13'])],
+    ])).toEqual([3])
+  })
+
+  it('an invocation that leaves nothing new resets the streak; one that closes a kept descriptor restarts it', () => {
+    const judge = new HandleJudge(3)
+    const a = fds([90040, 'file', '8:1'])
+    const ab = fds([90040, 'file', '8:1'], [90041, 'file', '8:2'])
+    expect(feed(judge, [
+      [fds(), a], [a, ab], [ab, ab], // the third left nothing new
+      [ab, fds([90040, 'file', '8:1'], [90041, 'file', '8:2'], [90042, 'file', '8:3'])],
+    ])).toEqual([])
+    const restarted = new HandleJudge(2)
+    expect(feed(restarted, [
+      [fds(), fds([90050, 'pipe', '12:1'])],
+      [fds([90050, 'pipe', '12:1']), fds([90051, 'pipe', '12:2'])], // 12:1 closed, 12:2 opened: replaced
+      [fds([90051, 'pipe', '12:2']), fds([90051, 'pipe', '12:2'], [90052, 'pipe', '12:3'])],
+    ])).toEqual([3])
+  })
+
+  it('a file reopened every invocation beside a new file each time: the finding counts and names the new files only', () => {
+    const judge = new HandleJudge(3)
+    const v = [
+      judge.judge(none, none, fds(), fds([90060, 'file', '8:100'], [90070, 'file', '8:1'])),
+      judge.judge(none, none, fds([90060, 'file', '8:100'], [90070, 'file', '8:1']), fds([90061, 'file', '8:100'], [90070, 'file', '8:1'], [90071, 'file', '8:2'])),
+      judge.judge(none, none, fds([90061, 'file', '8:100'], [90070, 'file', '8:1'], [90071, 'file', '8:2']), fds([90060, 'file', '8:100'], [90070, 'file', '8:1'], [90071, 'file', '8:2'], [90072, 'file', '8:3'])),
+    ]
+    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 } } })
+  })
+
+  it('without /proc: a handle type grows when its count rises in the invocation and ends above the last one', () => {
+    const h = (n: number): Map<string, number> => new Map([['TCPSocketWrap', n], ['Timeout', 1]])
+    const rising = new HandleJudge(3)
+    expect(feed(rising, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(2), h(3)], [undefined, undefined, h(3), h(4)]])).toEqual([3])
+    expect(rising.judge(h(4), h(5), undefined, undefined)).toMatchObject({ growth: 1, details: { invocations: 4, byType: { TCPSocketWrap: 4 } } })
+    // a socket opened each invocation while an older one closes between invocations: the level stays
+    const flat = new HandleJudge(3)
+    expect(feed(flat, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)]])).toEqual([])
+  })
+
+  it('confirm: 1 reports the first growth; byType holds only what grew', () => {
+    const judge = new HandleJudge(1)
+    const v = judge.judge(new Map([['Timeout', 2]]), new Map([['Timeout', 1], ['TCPSocketWrap', 1]]), fds([90003, 'anon', '16:17']), fds([90004, 'socket', '9:5']))
+    expect(v).toMatchObject({ growth: 1, details: { invocations: 1, byType: { 'fd:socket': 1, TCPSocketWrap: 1 } } })
+    expect(Object.keys(v!.details.byType).sort()).toEqual(['TCPSocketWrap', 'fd:socket'])
+  })
+
+  it('names the class of what grew: fd:pipe, fd:anon, fd:other; targets only of descriptors still there (a closed one has none)', () => {
+    for (const [cls, type] of [['pipe', 'fd:pipe'], ['anon', 'fd:anon'], ['other', 'fd:other'], ['socket', 'fd:socket']] as const) {
+      const judge = new HandleJudge(1)
+      const v = judge.judge(none, none, fds(), fds([90001, cls, '7:1']))
+      expect(v?.details.byType).toEqual({ [type]: 1 })
+      expect(v?.details.targets).toEqual([]) // 90001 is not open in this process: readlink finds nothing
+    }
+  })
+
+  it('two descriptors left open per invocation count twice; more than five targets are cut to five', () => {
+    const judge = new HandleJudge(3)
+    const open: Fd[] = []
+    let v
+    for (let i = 0; i < 3; i++) {
+      const before = fds(...open)
+      open.push([90100 + 2 * i, 'socket', `9:${2 * i}`], [90101 + 2 * i, 'socket', `9:${2 * i + 1}`])
+      v = judge.judge(none, none, before, fds(...open))
+    }
+    expect(v).toMatchObject({ growth: 2, details: { invocations: 3, byType: { 'fd:socket': 6 } } })
+    // real descriptors: seven files opened here, seven distinct targets
+    const dir = mkdtempSync(join(tmpdir(), 'leaks-targets-'))
+    const opened = Array.from({ length: 7 }, (_, i) => { const p = join(dir, `f${i}`); writeFileSync(p, 'x'); return openSync(p, 'r') })
+    try {
+      const many = new HandleJudge(1)
+      const targets = many.judge(none, none, fds(), fds(...opened.map((fd, i): Fd => [fd, 'file', `8:${1000 + i}`])))?.details.targets
+      expect(targets).toEqual(opened.slice(0, 5).map((_, i) => join(dir, `f${i}`)))
+    } finally {
+      for (const fd of opened) closeSync(fd)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('keys confirmed together: each is named, fds.before is where the longest streak started', () => {
+    const judge = new HandleJudge(3)
+    const open: Fd[] = [[90200, 'anon', '16:17']]
+    const verdicts = []
+    for (let i = 0; i < 4; i++) {
+      const before = fds(...open)
+      open.push([90300 + i, 'file', `8:${300 + i}`]) // a new file each invocation (all-files key) from the 1st
+      if (i > 0) open.push([90400 + i, 'socket', `9:${400 + i}`]) // a socket each invocation from the 2nd
+      verdicts.push(judge.judge(none, none, before, fds(...open)))
+    }
+    expect(verdicts.slice(0, 2)).toEqual([undefined, undefined])
+    expect(verdicts[2]!.details.byType).toEqual({ 'fd:file': 3 })
+    expect(verdicts[3]).toMatchObject({ details: { invocations: 4, byType: { 'fd:file': 4, 'fd:socket': 3 }, fds: { before: 1, after: 8 } } })
+    expect(verdicts[3]!.growth).toBe(2)
+  })
+
+  it('a handle type that grew alone (fds unchanged) gives no fds figures; a type that vanished or stayed flat resets its streak', () => {
+    const same = fds([90500, 'socket', '9:500'])
+    const t = (n: number): Map<string, number> => n === 0 ? new Map() : new Map([['Timeout', n]])
+    const judge = new HandleJudge(2)
+    expect(judge.judge(t(1), t(2), same, same)).toBeUndefined()
+    const v = judge.judge(t(2), t(3), same, same)
+    expect(v).toMatchObject({ growth: 1, details: { invocations: 2, byType: { Timeout: 2 } } })
+    expect(v!.details.fds).toBeUndefined()
+    // vanished, then back higher than ever: a new streak
+    const gone = new HandleJudge(2)
+    expect(feed(gone, [[same, same, t(1), t(2)], [same, same, t(2), t(0)], [same, same, t(0), t(5)]])).toEqual([])
+    // flat in between: a new streak
+    const flat = new HandleJudge(2)
+    expect(feed(flat, [[same, same, t(1), t(2)], [same, same, t(2), t(2)], [same, same, t(2), t(3)]])).toEqual([])
+  })
+})
 
 describe('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket churn (real S3 server, each Middy major)', () => {
   // fauxqs (a real S3 emulator that keeps connections alive, as AWS endpoints do; moto
@@ -149,84 +292,5 @@ describe('property: random unrelated churn around a steady leak of one type', ()
       for (const fh of [...leakedFiles, ...oldFiles, ...(rotatingFile === undefined ? [] : [rotatingFile])]) await fh.close()
       for (const s of [...leakedSockets, ...oldSockets, ...(rotatingSocket === undefined ? [] : [rotatingSocket])]) await closeSocket(s)
     }
-  })
-})
-
-describe('HandleJudge on synthetic readings (what /proc/self/fd and getActiveResourcesInfo() would say)', () => {
-  type Fd = [number, FdInfo['cls'], string]
-  const fds = (...list: Fd[]): Map<number, FdInfo> => new Map(list.map(([fd, cls, id]) => [fd, { cls, id }]))
-  const none = new Map<string, number>()
-  /** Feeds (start, end) readings of consecutive sampled invocations; returns the invocation numbers with a verdict. */
-  const feed = (judge: HandleJudge, steps: Array<[Map<number, FdInfo> | undefined, Map<number, FdInfo> | undefined, Map<string, number>?, Map<string, number>?]>) =>
-    steps.flatMap(([a, b, ha, hb], i) => judge.judge(ha ?? none, hb ?? none, a, b) === undefined ? [] : [i + 1])
-
-  it('a closed socket\'s number taken by a leaked file is a new file, not "no change"', () => {
-    const judge = new HandleJudge(3)
-    const v = [
-      judge.judge(none, none, fds([20, 'socket', '9:100']), fds([20, 'file', '8:5'])),
-      judge.judge(none, none, fds([20, 'file', '8:5'], [21, 'socket', '9:101']), fds([20, 'file', '8:5'], [21, 'file', '8:5'])),
-      judge.judge(none, none, fds([20, 'file', '8:5'], [21, 'file', '8:5'], [22, 'socket', '9:102']), fds([20, 'file', '8:5'], [21, 'file', '8:5'], [22, 'file', '8:5'])),
-    ]
-    expect(v.slice(0, 2)).toEqual([undefined, undefined])
-    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 }, fds: { before: 1, after: 3 } } })
-  })
-
-  it('a pool replacing its socket every invocation never grows; the same with one more socket kept each time does', () => {
-    const pool = new HandleJudge(3)
-    expect(feed(pool, [
-      [fds(), fds([30, 'socket', '9:1'])],
-      [fds([30, 'socket', '9:1']), fds([30, 'socket', '9:2'])],
-      [fds([30, 'socket', '9:2']), fds([31, 'socket', '9:3'])],
-      [fds([31, 'socket', '9:3']), fds([30, 'socket', '9:4'])],
-    ])).toEqual([])
-    const leak = new HandleJudge(3)
-    expect(feed(leak, [
-      [fds(), fds([30, 'socket', '9:1'], [31, 'socket', '9:11'])],
-      [fds([30, 'socket', '9:1'], [31, 'socket', '9:11']), fds([30, 'socket', '9:2'], [31, 'socket', '9:11'], [32, 'socket', '9:12'])],
-      [fds([30, 'socket', '9:2'], [31, 'socket', '9:11'], [32, 'socket', '9:12']), fds([30, 'socket', '9:3'], [31, 'socket', '9:11'], [32, 'socket', '9:12'], [33, 'socket', '9:13'])],
-    ])).toEqual([3])
-  })
-
-  it('an invocation that leaves nothing new resets the streak; one that closes a kept descriptor restarts it', () => {
-    const judge = new HandleJudge(3)
-    const a = fds([40, 'file', '8:1'])
-    const ab = fds([40, 'file', '8:1'], [41, 'file', '8:2'])
-    expect(feed(judge, [
-      [fds(), a], [a, ab], [ab, ab], // the third left nothing new
-      [ab, fds([40, 'file', '8:1'], [41, 'file', '8:2'], [42, 'file', '8:3'])],
-    ])).toEqual([])
-    const restarted = new HandleJudge(2)
-    expect(feed(restarted, [
-      [fds(), fds([50, 'pipe', '12:1'])],
-      [fds([50, 'pipe', '12:1']), fds([51, 'pipe', '12:2'])], // 12:1 closed, 12:2 opened: replaced
-      [fds([51, 'pipe', '12:2']), fds([51, 'pipe', '12:2'], [52, 'pipe', '12:3'])],
-    ])).toEqual([3])
-  })
-
-  it('a file reopened every invocation beside a new file each time: the finding counts and names the new files only', () => {
-    const judge = new HandleJudge(3)
-    const v = [
-      judge.judge(none, none, fds(), fds([60, 'file', '8:100'], [70, 'file', '8:1'])),
-      judge.judge(none, none, fds([60, 'file', '8:100'], [70, 'file', '8:1']), fds([61, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2'])),
-      judge.judge(none, none, fds([61, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2']), fds([60, 'file', '8:100'], [70, 'file', '8:1'], [71, 'file', '8:2'], [72, 'file', '8:3'])),
-    ]
-    expect(v[2]).toMatchObject({ growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 } } })
-  })
-
-  it('without /proc: a handle type grows when its count rises in the invocation and ends above the last one', () => {
-    const h = (n: number): Map<string, number> => new Map([['TCPSocketWrap', n], ['Timeout', 1]])
-    const rising = new HandleJudge(3)
-    expect(feed(rising, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(2), h(3)], [undefined, undefined, h(3), h(4)]])).toEqual([3])
-    expect(rising.judge(h(4), h(5), undefined, undefined)).toMatchObject({ growth: 1, details: { invocations: 4, byType: { TCPSocketWrap: 4 } } })
-    // a socket opened each invocation while an older one closes between invocations: the level stays
-    const flat = new HandleJudge(3)
-    expect(feed(flat, [[undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)], [undefined, undefined, h(1), h(2)]])).toEqual([])
-  })
-
-  it('confirm: 1 reports the first growth; byType holds only what grew', () => {
-    const judge = new HandleJudge(1)
-    const v = judge.judge(new Map([['Timeout', 2]]), new Map([['Timeout', 1], ['TCPSocketWrap', 1]]), fds([3, 'anon', '16:17']), fds([4, 'socket', '9:5']))
-    expect(v).toMatchObject({ growth: 1, details: { invocations: 1, byType: { 'fd:socket': 1, TCPSocketWrap: 1 } } })
-    expect(Object.keys(v!.details.byType).sort()).toEqual(['TCPSocketWrap', 'fd:socket'])
   })
 })

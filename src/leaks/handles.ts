@@ -31,7 +31,7 @@ interface FdStreak {
 interface TypeStreak { n: number, total: number, level: number }
 
 const FD_TYPE: Record<FdClass, string> = { file: 'fd:file', socket: 'fd:socket', pipe: 'fd:pipe', anon: 'fd:anon', other: 'fd:other' }
-const ALL_FILES = 'fd:file'
+const ALL_FILES = FD_TYPE.file
 const fileKey = (id: string): string => `file:${id}`
 const keysOf = (info: FdInfo): string[] => info.cls === 'file' ? [fileKey(info.id), ALL_FILES] : [FD_TYPE[info.cls]]
 const typeOfKey = (key: string): string => key.startsWith('file:') ? ALL_FILES : key
