@@ -1,4 +1,4 @@
-import { channel } from 'node:diagnostics_channel'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { CleanupDeadlineError } from './errors.js'
 
@@ -149,7 +149,7 @@ interface CommandWithStack { middlewareStack?: { add: (mw: unknown, options: Rec
 type OnRequest = (request: ClientRequestLike) => void
 interface ClientRequestLike { getHeader: (name: string) => unknown, once: (event: string, fn: () => void) => unknown }
 const watched = new Map<string, OnRequest>()
-const requestStart = channel('http.client.request.start')
+const REQUEST_START = 'http.client.request.start'
 const onRequestStart = (message: unknown): void => {
   const request = (message as { request?: ClientRequestLike } | undefined)?.request
   if (watched.size === 0 || typeof request?.getHeader !== 'function') return
@@ -160,12 +160,12 @@ const onRequestStart = (message: unknown): void => {
   on(request)
 }
 const watch = (key: string, on: OnRequest): void => {
-  if (watched.size === 0) requestStart.subscribe(onRequestStart)
+  if (watched.size === 0) subscribe(REQUEST_START, onRequestStart)
   watched.set(key, on)
 }
 const unwatch = (key: string): void => {
   if (!watched.delete(key)) return
-  if (watched.size === 0) requestStart.unsubscribe(onRequestStart)
+  if (watched.size === 0) unsubscribe(REQUEST_START, onRequestStart)
 }
 
 const attemptKey = (request: unknown): string | undefined => {
