@@ -83,7 +83,7 @@ describe.each(backends())('$name backend', (b: BackendInfo) => {
     try {
       await via.send(new PutObjectCommand({ Bucket: bucket, Key: 'proxied', Body: 'x' }))
       expect(await objectExists(via, bucket, 'proxied')).toBe(true)
-      expect(proxy.injected).toEqual({ status: 1, reset: 1, unprocessed: 0 })
+      expect(proxy.injected).toEqual({ status: 1, reset: 1, unprocessed: 0, keyErrors: 0 })
       expect(counter.total('PutObjectCommand')).toBe(1)
       expect(counter.totalAttempts('PutObjectCommand')).toBe(2)
       expect(counter.totalAttempts('HeadObjectCommand')).toBe(2)
