@@ -1,5 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { createRequire } from 'node:module'
+// Aliased: a top-level `createRequire` binding collides with the banner CDK's NodejsFunction
+// puts in ESM bundles (`import { createRequire } from 'module'`).
+import { createRequire as requireFrom } from 'node:module'
 import { CleanupDeadlineError } from './errors.js'
 
 /**
@@ -47,9 +49,9 @@ const loadSdkClassify = (): Classify | null => {
   if (sdkClassify !== undefined) return sdkClassify
   sdkClassify = null
   let req: NodeRequire
-  try { req = createRequire(import.meta.url) } catch { return null }
+  try { req = requireFrom(import.meta.url) } catch { return null }
   const from = (base: NodeRequire, name: string): NodeRequire | undefined => {
-    try { return createRequire(base.resolve(name)) } catch { return undefined }
+    try { return requireFrom(base.resolve(name)) } catch { return undefined }
   }
   const bases = ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3'].map((n) => from(req, n)).filter((b): b is NodeRequire => b !== undefined)
   for (const base of [...bases, req]) {
