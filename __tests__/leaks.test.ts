@@ -22,8 +22,9 @@ import { resolveLeakOptions } from '../src/leaks/options.js'
 import { state } from '../src/leftovers.js'
 import { closeSocket, connectTo, recorder, type ServerChild, socketFds, startServer } from './fixtures/leaks-support.js'
 
-// A private directory stands in for os.tmpdir() (other test runs on this machine
-// write to /tmp; jest's process.env is a copy, so TMPDIR cannot be changed here).
+// A private directory stands in for os.tmpdir() in every test (other test runs on this
+// machine write to /tmp, which the tmp check would rightly report; jest's process.env is
+// a copy, so TMPDIR cannot be changed here).
 const privateTmp = mkdtempSync(join(tmpdir(), 'leaks-test-'))
 const tmp = { dir: privateTmp }
 
@@ -77,7 +78,7 @@ describe('handles', () => {
 
   /** Opens dataFile every invocation; `fixed` declares it with context.cleanup.handle(). */
   const fileReader = (fixed: boolean, r: ReturnType<typeof recorder>) =>
-    middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
+    middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
       .handler(async (_e: unknown, context: any) => {
         const fh = await open(dataFile, 'r')
         if (fixed) context.cleanup.handle(fh)
@@ -116,7 +117,7 @@ describe('handles', () => {
 
   it('every: 2 samples one invocation in two: the third sample is the fifth invocation', async () => {
     const r = recorder()
-    const handler = middy().use(cleanup({ detectLeaks: { every: 2, onLeak: r.onLeak }, logger: r.logger }))
+    const handler = middy().use(cleanup({ detectLeaks: { tmp, every: 2, onLeak: r.onLeak }, logger: r.logger }))
       .handler(async () => { leaked.push(await open(dataFile, 'r')) })
     expect(await sampledDuring(() => invoke(handler, 4))).toBe(2) // samples: 1st and 3rd
     expect(r.leaks).toEqual([])
@@ -137,7 +138,7 @@ describe('a TCP socket to a server on 127.0.0.1', () => {
   afterAll(() => { server.child.kill() })
 
   const pinger = (fixed: boolean, r: ReturnType<typeof recorder>) =>
-    middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
+    middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
       .handler(async (_e: unknown, context: any) => {
         const s = await connectTo(server.port)
         if (fixed) context.cleanup.handle(s)
@@ -210,7 +211,7 @@ describe('globals (watch list)', () => {
     const unwatch = watch('seenFiles', () => seenFiles.length)
     try {
       const r = recorder()
-      const handler = middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger }))
+      const handler = middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger }))
         .handler(async () => { seenFiles.push('incoming/report.csv'); return seenFiles.length === 1 })
       await invoke(handler, 4)
       expect(r.leaks.map((f) => f.kind)).toEqual(['globals', 'globals'])
@@ -226,7 +227,7 @@ describe('globals (watch list)', () => {
     const moduleList: string[] = []
     const unwatch = watch('moduleList', () => moduleList.length)
     const lister = (fixed: boolean, r: ReturnType<typeof recorder>) =>
-      middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
+      middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
         .handler(async () => {
           seenFiles.get().push('incoming/report.csv')
           if (fixed) moduleList.length = 0
@@ -308,7 +309,7 @@ describe('no false positives', () => {
   it('50 sampled invocations of a clean handler that uses files, timers and declared temp files; with its FileHandle undeclared it is found', async () => {
     const leaked: FileHandle[] = []
     const worker = (fixed: boolean, r: ReturnType<typeof recorder>) =>
-      middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
+      middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger, onReport: r.onReport }))
         .handler(async (_e: unknown, context: any) => {
           const text = await readFile(dataFile, 'utf8')
           const file = await context.cleanup.tempFile({ suffix: '.json' })
@@ -345,7 +346,7 @@ describe('no false positives', () => {
       const s3 = client(server.port)
       const socketsBefore = socketFds()
       const r = recorder()
-      const handler = middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger }))
+      const handler = middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger }))
         .handler(async () => {
           await s3.send(new HeadObjectCommand({ Bucket: 'bucket', Key: 'key.txt' }))
           const got = await s3.send(new GetObjectCommand({ Bucket: 'bucket', Key: 'key.txt' }))
@@ -367,7 +368,7 @@ describe('no false positives', () => {
     it('a new S3Client every invocation (a pool per invocation, never destroyed) is found', async () => {
       const clients: S3Client[] = []
       const r = recorder()
-      const handler = middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger }))
+      const handler = middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger }))
         .handler(async () => {
           const s3 = client(server.port)
           clients.push(s3)
@@ -395,7 +396,7 @@ describe('options and wiring', () => {
   it.each([
     ['left out (the default)', {}],
     ['false', { detectLeaks: false }],
-  ])('detectLeaks %s: off — no sample, no hook on the scope, no report.leaks, while `true` finds the same leak', async (_name, extra) => {
+  ])('detectLeaks %s: off — no sample, no hook on the scope, no report.leaks, while detectLeaks on finds the same leak', async (_name, extra) => {
     expect(resolveLeakOptions(false)).toBeUndefined()
     const leaked: FileHandle[] = []
     try {
@@ -408,7 +409,7 @@ describe('options and wiring', () => {
       expect(off.warnings).toEqual([])
       const on = recorder()
       const onHooks: unknown[] = []
-      expect(await sampledDuring(() => invoke(leakyWith({ detectLeaks: true, onReport: on.onReport, logger: on.logger }, onHooks, leaked), 4))).toBe(4)
+      expect(await sampledDuring(() => invoke(leakyWith({ detectLeaks: { tmp }, onReport: on.onReport, logger: on.logger }, onHooks, leaked), 4))).toBe(4)
       expect(onHooks.every((h) => typeof h === 'function')).toBe(true)
       expect(on.reports.map((rep) => rep.leaks?.map((f) => f.kind))).toEqual([undefined, undefined, ['handles'], ['handles']])
     } finally { for (const fh of leaked) await fh.close() }
@@ -433,7 +434,7 @@ describe('options and wiring', () => {
     const unwatch = watch('errorPath', () => seen.length)
     const error = new Error('boom')
     try {
-      const handler = middy().use(cleanup({ detectLeaks: { onLeak: r.onLeak }, logger: r.logger }))
+      const handler = middy().use(cleanup({ detectLeaks: { tmp, onLeak: r.onLeak }, logger: r.logger }))
         .handler(async () => { seen.push(1); throw error })
       for (let i = 0; i < 3; i++) await expect(handler({}, lambdaContext())).rejects.toBe(error)
       expect(r.leaks.map((f) => f.kind)).toEqual(['globals'])
