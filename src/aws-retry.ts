@@ -23,6 +23,25 @@ export interface SendClient {
   send: (command: any, options?: any) => Promise<any>
 }
 
+/**
+ * The `$metadata` every AWS SDK v3 output carries (`@smithy/types`' `ResponseMetadata`,
+ * written out so this package's declarations need no SDK installed).
+ *
+ * @example
+ * ```ts
+ * const { $metadata } = await context.cleanup.putObject({ Bucket: 'scratch-bucket', Key: 'tmp/a', Body })
+ * console.log($metadata.httpStatusCode, $metadata.requestId, $metadata.attempts)
+ * ```
+ */
+export interface ResponseMetadata {
+  httpStatusCode?: number
+  requestId?: string
+  extendedRequestId?: string
+  cfId?: string
+  attempts?: number
+  totalRetryDelay?: number
+}
+
 export const isClient = (v: unknown): v is SendClient =>
   typeof v === 'object' && v !== null && typeof (v as SendClient).send === 'function'
 

@@ -1,7 +1,9 @@
-import type { PutItemCommandInput, PutItemCommandOutput } from '@aws-sdk/client-dynamodb'
-import type { PutCommandInput, PutCommandOutput } from '@aws-sdk/lib-dynamodb'
+// The SDK's types only inside this module (they are not part of its declarations): a
+// project without the DynamoDB SDK type-checks against this package's .d.ts files.
+import type { PutItemCommandInput } from '@aws-sdk/client-dynamodb'
+import type { PutCommandInput } from '@aws-sdk/lib-dynamodb'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient, isRetryable, pool,
+  DEFAULT_CONCURRENCY, type ResponseMetadata, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient, isRetryable, pool,
   rejectUnknownKeys, sendCounted, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
@@ -259,7 +261,12 @@ export const keySchema = (client: SendClient, table: string, signal?: AbortSigna
 }
 
 /**
- * Input of `scope.putItem`: PutItem's (DynamoDBClient) or lib-dynamodb Put's (DocumentClient).
+ * Input of `scope.putItem`: PutItem's (`PutItemCommandInput`, AttributeValues, with
+ * a `DynamoDBClient`) or lib-dynamodb Put's (`PutCommandInput`, plain values, with
+ * a `DynamoDBDocumentClient`). cleanup reads `TableName` and `Item`; every other
+ * field goes to the command unchanged. Written out structurally so this package's
+ * declarations import no optional peer: an input typed with either SDK type is
+ * accepted as it is.
  *
  * @example
  * ```ts
@@ -268,9 +275,16 @@ export const keySchema = (client: SendClient, table: string, signal?: AbortSigna
  * await context.cleanup.putItem(input)
  * ```
  */
-export type PutItemInput = PutItemCommandInput | PutCommandInput
+export interface PutItemInput {
+  TableName: string | undefined
+  Item: Record<string, any> | undefined
+  /** `ConditionExpression`, `ReturnValues`…: any other field of the SDK's PutItem/Put input, sent unchanged. */
+  [field: string]: any
+}
 /**
- * Output of `scope.putItem`: PutItem's (DynamoDBClient) or lib-dynamodb Put's (DocumentClient).
+ * Output of `scope.putItem`: what the client's PutItem (or lib-dynamodb's Put)
+ * returned. `Attributes` and `$metadata` are typed here; assign it to the SDK's
+ * `PutItemCommandOutput` / `PutCommandOutput` for the other fields.
  *
  * @example
  * ```ts
@@ -278,7 +292,11 @@ export type PutItemInput = PutItemCommandInput | PutCommandInput
  * if (out.Attributes !== undefined) console.warn('overwrote an earlier item', out.Attributes)
  * ```
  */
-export type PutItemOutput = PutItemCommandOutput | PutCommandOutput
+export interface PutItemOutput {
+  /** The item's old attributes (`ReturnValues: 'ALL_OLD'`): AttributeValues, or plain values from a DocumentClient. */
+  Attributes?: Record<string, any> | undefined
+  $metadata: ResponseMetadata
+}
 
 /**
  * Sends PutItem (or lib-dynamodb's Put) and tracks the item; the key is derived

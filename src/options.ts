@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os'
 import { CleanupConfigError } from './errors.js'
 import { checkAllowedRoots } from './files.js'
 import { type LoggerOption, type SafeLogger, resolveLogger } from './logger.js'
+import type { LeakDetectionOptions } from './leaks/types.js'
 import type { CleanupReport } from './report.js'
 
 /**
@@ -47,6 +48,13 @@ export interface CleanupOptions {
   s3?: SdkClientLike
   /** DynamoDB client (`DynamoDBClient` or `DynamoDBDocumentClient`) used by `putItem` / `dynamoItem`. */
   dynamodb?: SdkClientLike
+  /**
+   * Find what invocations leave behind that nobody declared: open handles and
+   * file descriptors, files under os.tmpdir(), a rising heap, watched values.
+   * Off by default; `true` turns every check on. See docs/leaks.md.
+   * @default false
+   */
+  detectLeaks?: boolean | LeakDetectionOptions
 }
 
 /**

@@ -1,6 +1,8 @@
-import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
+// The SDK's types only inside this module (they are not part of its declarations): a
+// project without @aws-sdk/client-s3 type-checks against this package's .d.ts files.
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3'
 import {
-  DEFAULT_CONCURRENCY, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient,
+  DEFAULT_CONCURRENCY, type ResponseMetadata, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient,
   isRetryable, isRetryableCode, pool, rejectUnknownKeys, sendCounted, shown, typeOf,
 } from './aws-retry.js'
 import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
@@ -59,6 +61,47 @@ export interface PutObjectOptions {
    * `input.Tagging`.
    */
   tags?: true | Record<string, string>
+}
+
+/**
+ * Input of `scope.putObject`: PutObject's input as the AWS SDK types it
+ * (`PutObjectCommandInput`), of which cleanup reads `Bucket`, `Key` and
+ * `Tagging`; every other field goes to `PutObjectCommand` unchanged. Written out
+ * structurally so this package's declarations import no optional peer: an
+ * input typed with the SDK's `PutObjectCommandInput` is accepted as it is.
+ *
+ * @example
+ * ```ts
+ * import type { PutObjectCommandInput } from '@aws-sdk/client-s3'
+ * const input: PutObjectCommandInput = { Bucket: 'scratch-bucket', Key: `tmp/${id}.jpg`, Body, ContentType: 'image/jpeg' }
+ * await context.cleanup.putObject(input)
+ * ```
+ */
+export interface PutObjectInput {
+  Bucket: string | undefined
+  Key: string | undefined
+  /** URL-encoded tags (`a=1&b=2`); `putObject(input, { tags })` appends to it. */
+  Tagging?: string | undefined
+  /** `Body`, `ContentType`, `IfNoneMatch`…: any other field of the SDK's PutObject input, sent unchanged. */
+  [field: string]: any
+}
+
+/**
+ * Output of `scope.putObject`: what the S3 client's PutObject returned (the SDK's
+ * `PutObjectCommandOutput`). The fields cleanup reads are typed here; assign it
+ * to the SDK's type for the others.
+ *
+ * @example
+ * ```ts
+ * import type { PutObjectCommandOutput } from '@aws-sdk/client-s3'
+ * const out: PutObjectCommandOutput = await context.cleanup.putObject({ Bucket: 'scratch-bucket', Key, Body })
+ * console.log(out.ETag, out.VersionId, out.ServerSideEncryption)
+ * ```
+ */
+export interface PutObjectOutput {
+  ETag?: string | undefined
+  VersionId?: string | undefined
+  $metadata: ResponseMetadata
 }
 
 /**
@@ -189,7 +232,7 @@ const encodeTags = (tags: Record<string, string>): string =>
   Object.entries(tags).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
 
 /** Adds tags (`true`: {@link TEMP_TAG}) to a PutObject input's `Tagging` query string. */
-export const withTags = (input: PutObjectCommandInput, tags: PutObjectOptions['tags']): PutObjectCommandInput => {
+export const withTags = <I extends PutObjectInput>(input: I, tags: PutObjectOptions['tags']): I => {
   if (tags === undefined) return input
   if (tags !== true && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => typeof v !== 'string'))) {
     throw new CleanupDeclarationError(`cleanup: putObject(input, { tags }) must be true or an object of string values like { 'middy-cleanup': 'temp' }; got ${shown(tags)}.`)
@@ -206,8 +249,8 @@ export const withTags = (input: PutObjectCommandInput, tags: PutObjectOptions['t
  */
 export const putS3Object = async (
   owner: { readonly state: string }, track: (resource: S3Resource) => void, config: S3Config,
-  input: PutObjectCommandInput, options: PutObjectOptions = {},
-): Promise<PutObjectCommandOutput> => {
+  input: PutObjectInput, options: PutObjectOptions = {},
+): Promise<PutObjectOutput> => {
   if (typeof input !== 'object' || input === null) {
     throw new CleanupDeclarationError(`cleanup: putObject() needs a PutObject input like { Bucket: 'scratch-bucket', Key: 'tmp/x.jpg', Body }; got ${typeOf(input)}.`)
   }
@@ -233,9 +276,9 @@ export const putS3Object = async (
     byKey.set(k, fresh)
     track(fresh)
   }
-  let output: PutObjectCommandOutput
+  let output: PutObjectOutput
   try {
-    output = await resource.client.send(new PutObjectCommand(sendInput)) as PutObjectCommandOutput
+    output = await resource.client.send(new PutObjectCommand(sendInput as PutObjectCommandInput)) as PutObjectOutput
   } catch (error) {
     // A conditional write (IfNoneMatch / IfMatch) that failed wrote nothing: the
     // object there is someone else's — unless an earlier put of this scope wrote it.

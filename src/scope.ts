@@ -8,9 +8,8 @@ import { type RegisteredScope, identityKey, logFailures, retryLater, state, warn
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from './tracked.js'
-import { type PutObjectOptions, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
+import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
-import type { PutObjectCommandInput, PutObjectCommandOutput } from '@aws-sdk/client-s3'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -226,7 +225,7 @@ export class CleanupScope implements RegisteredScope {
    * await context.cleanup.putObject({ Bucket: 'scratch-bucket', Key: `tmp/${context.awsRequestId}.jpg`, Body }, { tags: true })
    * ```
    */
-  putObject (input: PutObjectCommandInput, options?: PutObjectOptions): Promise<PutObjectCommandOutput> {
+  putObject (input: PutObjectInput, options?: PutObjectOptions): Promise<PutObjectOutput> {
     return putS3Object(this, (r) => this.trackRemote(s3Deleter, r), this.config, input, options)
   }
 

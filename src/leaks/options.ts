@@ -2,19 +2,7 @@ import { tmpdir } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { CleanupConfigError } from '../errors.js'
 import { extraOptionValidators } from '../options.js'
-import type { LeakDetectionOptions, LeakFinding } from './types.js'
-
-declare module '../options.js' {
-  interface CleanupOptions {
-    /**
-     * Find what invocations leave behind that nobody declared: open handles and
-     * file descriptors, files under os.tmpdir(), a rising heap, watched values.
-     * Off by default; `true` turns every check on. See docs/leaks.md.
-     * @default false
-     */
-    detectLeaks?: boolean | LeakDetectionOptions
-  }
-}
+import type { LeakFinding } from './types.js'
 
 /** `detectLeaks` after validation. */
 export interface LeakConfig {
