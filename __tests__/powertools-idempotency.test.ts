@@ -4,7 +4,7 @@
 // Middy skips cleanup's after/onError, so what was declared before the hit is cleaned
 // - by the next invocation (docs/exit-paths.md 7a: Middy 6/7 leave `earlyResponse` on the
 //   request, proof that the hit's invocation ended), or
-// - at once with the cleanOnCacheHit() wrapper (7b, exit path `early-return`).
+// - at once with the package's cleanOnEarlyReturn() wrapper (7b, exit path `early-return`).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -77,7 +77,7 @@ describe.each(backends())('$name', (b) => {
       expect(charges).toHaveLength(2)
     })
 
-    it('with cleanOnCacheHit(), a cache hit is cleaned before Middy returns (exit path early-return)', async () => {
+    it('with cleanOnEarlyReturn(), a cache hit is cleaned before Middy returns (exit path early-return)', async () => {
       const { handler, files, charges, reports } = setup(true)
       const order = { orderId: `o-${uid()}`, amount: 7 }
 

@@ -7,8 +7,9 @@
 // cleanup() and the idempotency check) is then cleaned
 // - at the next invocation's `before` (Middy 6/7 leave `earlyResponse` on the request,
 //   proof that the hit's invocation ended; docs/exit-paths.md path 7a), or
-// - at once, when the idempotency middleware is wrapped in `cleanOnCacheHit()` below,
-//   which calls cleanup's cooperative hook before the early return (path 7b).
+// - at once, when the idempotency middleware is wrapped in the package's
+//   `cleanOnEarlyReturn()`, which calls cleanup's cooperative hook before the early
+//   return (path 7b).
 // Powertools' own `cleanupMiddlewares(request)`, which it calls on a hit, runs only the
 // functions of Powertools' Tracer, Metrics, Logger and Idempotency keys: a third-party
 // middleware cannot register there, hence the wrapper.
@@ -24,34 +25,17 @@ import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency'
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb'
 import { makeHandlerIdempotent } from '@aws-lambda-powertools/idempotency/middleware'
 import { writeFile } from 'node:fs/promises'
-import { cleanup, INTERNAL_DISPOSE_KEY, type CleanupOptions, type CleanupReport, type CleanupRequest } from 'middy-cleanup'
+import { cleanOnEarlyReturn, cleanup, type CleanupOptions, type CleanupRequest } from 'middy-cleanup'
 
 export interface OrderEvent { orderId: string, amount: number }
 export interface OrderResult { orderId: string, charged: number, receiptKey: string }
-
-/**
- * Wraps a middleware that may return early from `before` (a cache hit) so that the
- * invocation's cleanup scope is disposed at once (exit path `early-return`) instead of at
- * the next invocation. Register `cleanup()` before the wrapped middleware.
- */
-export const cleanOnCacheHit = <M extends MiddlewareObj<any, any, any, any>>(middleware: M): M => ({
-  ...middleware,
-  before: async (request: any) => {
-    const response = await middleware.before?.(request)
-    if (response !== undefined) {
-      const dispose = (request as CleanupRequest).internal?.[INTERNAL_DISPOSE_KEY] as (() => Promise<CleanupReport>) | undefined
-      await dispose?.()
-    }
-    return response
-  },
-})
 
 export interface OrderHandlerOptions {
   ddb: DynamoDBClient
   s3: S3Client
   idempotencyTable: string
   scratchBucket: string
-  /** wrap the idempotency middleware in cleanOnCacheHit() (default true) */
+  /** wrap the idempotency middleware in cleanOnEarlyReturn() (default true) */
   cleanOnHit?: boolean
   /** which Middy to build with (tests pass each major) */
   middy?: (...args: any[]) => any
@@ -80,7 +64,7 @@ export const makeOrderHandler = (o: OrderHandlerOptions) => {
   return (o.middy ?? middy)()
     .use(cleanup({ s3: o.s3, onReport: o.onReport, allow: { s3: [`${o.scratchBucket}/tmp/`] } }))
     .use(receiptTemplate)
-    .use(o.cleanOnHit === false ? idempotent : cleanOnCacheHit(idempotent))
+    .use(o.cleanOnHit === false ? idempotent : cleanOnEarlyReturn(idempotent))
     .handler(async (event: OrderEvent, context: CleanupRequest['context']): Promise<OrderResult> => {
       o.onCharge?.(event)
       const pdf = await context.cleanup.tempFile({ suffix: '.pdf' })

@@ -1,4 +1,5 @@
 export { cleanup, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './middleware.js'
+export { cleanOnEarlyReturn } from './early-return.js'
 export type { CleanupContext, CleanupMiddleware, CleanupRequest, LambdaContextLike } from './middleware.js'
 export { CleanupScope } from './scope.js'
 export type { TempDirOptions, TempFileOptions } from './scope.js'
