@@ -148,6 +148,13 @@ describe('cleanOnEarlyReturn without Middy', () => {
     expect(wrapped.before({ internal: {} })).toBeUndefined()
   })
 
+  it('each function keeps its name (Middy gives plugin hooks such as profilers fn.name)', () => {
+    const m = { before: function idempotencyBefore () {}, after: function idempotencyAfter () {}, onError: function idempotencyOnError () {} }
+    const wrapped = cleanOnEarlyReturn(m)
+    expect([wrapped.before.name, wrapped.after.name, wrapped.onError.name]).toEqual(['idempotencyBefore', 'idempotencyAfter', 'idempotencyOnError'])
+    expect(wrapped.before).not.toBe(m.before)
+  })
+
   it('a middleware without before is returned as it is', () => {
     const m = { after: () => undefined }
     expect(cleanOnEarlyReturn(m)).toBe(m)
