@@ -6,14 +6,14 @@
 // DynamoDB `UnprocessedItems`, with backoff through the deadline (`deadline.sleep`) and an
 // injectable jitter, until done or the budget ends. Final per-key codes are not retried.
 // MIDDY_CLEANUP_FIGURES=1 prints report.requests vs requests on the wire.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { BatchWriteItemCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { CleanupScope, flushLeftovers } from '../src/index.js'
 import { deleteS3Objects, s3Resource } from '../src/s3.js'
 import { deleteDynamoItems, dynamoResource } from '../src/dynamodb.js'
 import {
-  backends, createBucket, createTable, dynamoClient, existingKeys, objectExists, putObjectsFast, recordingLogger, s3Client, uid, type BackendInfo,
+  backends, dynamoClient, existingKeys, objectExists, putObjectsFast, recordingLogger, s3Client, uid, withBackend, type BackendInfo,
 } from './support/backends.js'
 import { dynamoError, s3Error, slowDown, startFaultProxy, throttled, type FaultProxy, type FaultProxyOptions } from './support/fault-proxy.js'
 
@@ -51,13 +51,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb, { range: false })
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) }, { range: false })
 
   // Faults whose SDK backoff is short (transient: 50 ms base) or few (throttling: 1 s base).
   const s3Faults: Array<[string, number, Partial<FaultProxyOptions>]> = [

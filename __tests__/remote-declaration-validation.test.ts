@@ -3,13 +3,13 @@
 // anything is sent — a dropped `verison` would delete the current version. And, as a
 // property end to end on a real server: whatever valid declarations and allow-lists are
 // made, nothing outside (declared ∩ allowed) is deleted, and everything inside it is.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { BatchWriteItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { CleanupDeclarationError, CleanupScope } from '../src/index.js'
 import {
-  backends, createBucket, createTable, dynamoClient, existingKeys, itemExists, putObjectsFast, recordingLogger, s3Client, type BackendInfo,
+  backends, existingKeys, itemExists, putObjectsFast, recordingLogger, withBackend, type BackendInfo,
 } from './support/backends.js'
 
 const quiet = () => recordingLogger()
@@ -191,13 +191,7 @@ describe.each(backends())('end to end on $name', (b: BackendInfo) => {
   let bucket: string
   let table: string
   let run = 0
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb, { range: false })
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) }, { range: false })
 
   test.prop([plan], { numRuns: 12 })('random valid declarations and allow-lists: exactly (declared ∩ allowed) is deleted, the rest survives', async (p) => {
     const root = `r${run++}/`

@@ -11,7 +11,7 @@ import { CleanupScope, type CleanupReport, flushLeftovers, leftoverCount } from 
 import { deleteS3Objects, s3Resource } from '../src/s3.js'
 import { deleteDynamoItems, dynamoResource } from '../src/dynamodb.js'
 import {
-  backends, createBucket, createTable, dynamoClient, existingKeys, listKeys, putObjectsFast, recordingLogger, s3Client, type BackendInfo,
+  backends, createBucket, createTable, dynamoClient, existingKeys, listKeys, putObjectsFast, recordingLogger, s3Client, withBackend, type BackendInfo,
 } from './support/backends.js'
 import { s3Error, slowDown, startFaultProxy, throttled, type FaultProxy } from './support/fault-proxy.js'
 
@@ -57,13 +57,7 @@ describe.each(backends())('report.requests = requests on the wire, on $name', (b
   let ddb: DynamoDBClient
   let bucket: string
   let table: string
-  beforeAll(async () => {
-    s3 = s3Client(b)
-    ddb = dynamoClient(b)
-    bucket = await createBucket(s3)
-    table = await createTable(ddb, { range: false })
-  })
-  afterAll(() => { s3.destroy(); ddb.destroy() })
+  withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) }, { range: false })
 
   // maxAttempts undefined: the SDK's default for that client
   it.each([

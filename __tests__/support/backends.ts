@@ -219,12 +219,12 @@ export interface BackendEnv { s3: S3Client, ddb: DynamoDBClient, bucket: string,
  * Makes a {@link BackendEnv} in `beforeAll` (handed to `use`, which keeps what it
  * needs) and destroys the clients in `afterAll`.
  */
-export const withBackend = (b: BackendInfo, use: (env: BackendEnv) => void): void => {
+export const withBackend = (b: BackendInfo, use: (env: BackendEnv) => void, table?: Parameters<typeof createTable>[1]): void => {
   let env: BackendEnv | undefined
   beforeAll(async () => {
     const s3 = s3Client(b)
     const ddb = dynamoClient(b)
-    env = { s3, ddb, bucket: await createBucket(s3), table: await createTable(ddb) }
+    env = { s3, ddb, bucket: await createBucket(s3), table: await createTable(ddb, table) }
     use(env)
   })
   afterAll(() => { env?.s3.destroy(); env?.ddb.destroy() })
