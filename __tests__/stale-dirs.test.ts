@@ -41,7 +41,11 @@ describe('11. stale per-invocation dirs of an earlier process', () => {
       expect(existsSync(ownPid)).toBe(true)
       expect(existsSync(live)).toBe(true)
       expect(existsSync(unrelated)).toBe(true)
-      expect(logger.lines.filter((l) => l.message.includes('removed 2 per-invocation temp dir'))).toHaveLength(1)
+      // at least our 2: other test files running beside this one share os.tmpdir() and may
+      // leave dirs of their own dead children for this sweep too
+      const removals = logger.lines.map((l) => /removed (\d+) per-invocation temp dir/.exec(l.message)).filter((m) => m !== null)
+      expect(removals).toHaveLength(1)
+      expect(Number(removals[0]![1])).toBeGreaterThanOrEqual(2)
     } finally {
       for (const dir of all) await rm(dir, { recursive: true, force: true })
     }
