@@ -534,7 +534,9 @@ const wrapNeighbour = (signal: string, raw: AnyListener): AnyListener => {
   const n = state.neighbours
   const original = typeof raw.listener === 'function' ? raw.listener : raw
   // A once-wrapper removes itself by its own identity, which is no longer in the list.
-  const once = raw.name === 'bound onceWrapper'
+  // Told by its `.listener` (what rawListeners() shows of once()), not by its name: Node 20
+  // and 22 name it 'bound onceWrapper', Node 24 'wrapper'.
+  const once = original !== raw
   const name = nameOf(original)
   const wrapper: AnyListener = function (this: unknown, ...args: unknown[]): unknown {
     if (once) process.removeListener(signal, wrapper)
