@@ -4,7 +4,7 @@
 // shutdown) without using an attempt; it never turns it into nothing: the resources
 // stay on the leftovers list and in the journal (their per-invocation dir is kept),
 // and the report says what was deferred. Real servers (embedded, and moto when on PATH).
-import { describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { existsSync, readFileSync } from 'node:fs'
@@ -72,6 +72,11 @@ describe.each(backends())('starved budget on $name', (b: BackendInfo) => {
   let bucket: string
   let table: string
   withBackend(b, (env) => { ({ s3, ddb, bucket, table } = env) })
+  // The once-per-process sweep of stale dirs runs first, alone: what other test files' dead
+  // children left in the shared os.tmpdir() must not count in this file's leftovers reports.
+  beforeAll(async () => {
+    await middyVersions[2]!.middy().use(cleanup({ logger: quiet })).handler(async () => 'warm')({}, lambdaContext())
+  })
 
   interface Declared { objects: string[], items: Key[] }
   const declare = async (context: any, d: Declared): Promise<void> => {
