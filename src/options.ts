@@ -4,6 +4,7 @@ import { checkAllowedRoots } from './files.js'
 import { type LoggerOption, type SafeLogger, resolveLogger } from './logger.js'
 import type { LeakDetectionOptions } from './leaks/types.js'
 import type { CleanupReport } from './report.js'
+import { describeValue, isRecord, unknownKeyMessage } from './validation.js'
 
 /**
  * An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works).
@@ -108,49 +109,8 @@ const MAX_MS = 2_147_483_647
 export const extraOptionValidators = new Map<string, (value: unknown) => unknown>()
 
 
-/** What was passed, for an error message: the value for primitives, the type otherwise. */
-export const describeValue = (v: unknown): string => {
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v)
-  if (typeof v === 'bigint') return `bigint ${String(v)}`
-  if (typeof v === 'symbol') return 'a symbol'
-  if (typeof v === 'function') return 'a function'
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  const name = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object'
-}
-
-const distance = (a: string, b: string): number => {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!
-    d[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1))
-      prev = cur
-    }
-  }
-  return d[b.length]!
-}
-
-/** The message for an unknown key: names it, suggests the closest known one, lists the rest. */
-export const unknownKeyMessage = (owner: string, key: string, known: readonly string[], prefix = ''): string => {
-  const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key
-  let best: string | undefined
-  let bestD = Infinity
-  for (const k of known) {
-    const dd = distance(key, k)
-    if (dd < bestD) { bestD = dd; best = k }
-  }
-  const hint = best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? ` Did you mean '${prefix}${best}'?` : ''
-  return `${owner}: unknown option '${prefix}${shown}'.${hint} Check the spelling; known options: ${known.map((k) => `${prefix}${k}`).join(', ')}.`
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) &&
-  !(v instanceof Map) && !(v instanceof Set) && !(v instanceof Promise) && !(v instanceof Date) && !(v instanceof RegExp)
+// Kept here for the modules that import them from options.js until they switch to validation.js.
+export { describeValue, unknownKeyMessage }
 
 const milliseconds = (name: string, v: unknown, example: string, allowZero: boolean): number => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (!allowZero && v === 0) || v > MAX_MS) {
