@@ -1,4 +1,4 @@
-// `npm run bench`: the six scenarios of issue #6, side by side in one run, printed
+// `npm run bench`: the scenarios of issues #6 and #14, side by side in one run, printed
 // as Markdown tables (paste-able into docs/performance.md).
 //   BENCH_QUICK=1                 seconds-long smoke run (CI): few rounds, small N; fails only on errors
 //   BENCH_BACKEND=moto|embedded   force a backend (default: moto when moto_server is on PATH)
@@ -50,6 +50,7 @@ const main = async (): Promise<number> => {
   const { runS3 } = await import('./s3.js')
   const { runDynamo } = await import('./dynamodb.js')
   const { runMixed } = await import('./mixed.js')
+  const { runLarge } = await import('./large.js')
   const { runShutdownBench } = await import('./shutdown.js')
   const { runColdStart } = await import('./coldstart.js')
   const { printSection } = await import('./table.js')
@@ -73,16 +74,17 @@ const main = async (): Promise<number> => {
   let backend: Backend | undefined
   let failed = false
   try {
-    // BENCH_ONLY=overhead,s3 runs a subset (for profiling one scenario); default: all six
+    // BENCH_ONLY=overhead,s3 runs a subset (for profiling one scenario); default: all
     const only = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter((x) => x !== ''))
     const wanted = (name: string): boolean => only.size === 0 || only.has(name)
     // in-process overhead first, before any server shares this event loop
     if (wanted('overhead')) show(await runOverhead(lib))
-    if (wanted('s3') || wanted('dynamodb') || wanted('mixed')) {
+    if (wanted('s3') || wanted('dynamodb') || wanted('mixed') || wanted('large')) {
       backend = await startBackend(choice.name)
       if (wanted('s3')) show(await runS3(lib, backend))
       if (wanted('dynamodb')) show(await runDynamo(lib, backend))
       if (wanted('mixed')) show(await runMixed(lib, backend))
+      if (wanted('large')) show(await runLarge(lib, backend))
       await backend.stop()
       backend = undefined
     }
