@@ -2,9 +2,10 @@ import { tmpdir } from 'node:os'
 import { CleanupConfigError } from './errors.js'
 import { checkAllowedRoots } from './files.js'
 import { type LoggerOption, type SafeLogger, resolveLogger } from './logger.js'
+import { type LeakConfig, OPTION as LEAK_OPTION, resolveLeakOptions } from './leaks/options.js'
 import type { LeakDetectionOptions } from './leaks/types.js'
 import type { CleanupReport } from './report.js'
-import { describeValue, isRecord, unknownKeyMessage } from './validation.js'
+import { describeValue, isRecord, unknownKey, unknownKeyMessage } from './validation.js'
 
 /**
  * An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works).
@@ -75,22 +76,37 @@ export interface AllowOptions {
   dynamodb?: string[]
 }
 
-/** Options after validation; built once per `cleanup()` call, shared by its invocations. */
-export class ResolvedOptions {
-  constructor (
-    readonly timeoutMs: number,
-    readonly safetyMarginMs: number,
-    readonly logger: SafeLogger,
-    readonly onReport: ((report: CleanupReport) => void | Promise<void>) | undefined,
-    readonly failOnCleanupError: boolean,
-    readonly allowPaths: readonly string[],
-    readonly allowS3: readonly string[] | undefined,
-    readonly allowDynamodb: readonly string[] | undefined,
-    readonly s3: SdkClientLike | undefined,
-    readonly dynamodb: SdkClientLike | undefined,
-    /** options added by later features (e.g. detectLeaks), validated by their own modules */
-    readonly extra: Readonly<Record<string, unknown>>,
-  ) {}
+/**
+ * Options after validation: a frozen plain object built once per `cleanup()` call (or
+ * `new CleanupScope(options)`), shared by its invocations. Only {@link resolveOptions}
+ * makes one; {@link isResolved} tells it from what a user passed, so it is never
+ * validated twice.
+ *
+ * @example
+ * ```ts
+ * const config = resolveOptions({ timeoutMs: 1000 })
+ * new CleanupScope(config) // taken as is
+ * ```
+ */
+export interface ResolvedOptions {
+  readonly timeoutMs: number
+  readonly safetyMarginMs: number
+  readonly logger: SafeLogger
+  readonly onReport: ((report: CleanupReport) => void | Promise<void>) | undefined
+  readonly failOnCleanupError: boolean
+  /** real paths of `allow.paths` (default: os.tmpdir()) */
+  readonly allowPaths: readonly string[]
+  readonly allowS3: readonly string[] | undefined
+  readonly allowDynamodb: readonly string[] | undefined
+  readonly s3: SdkClientLike | undefined
+  readonly dynamodb: SdkClientLike | undefined
+  /** `detectLeaks` validated; undefined when detection is off (the default) */
+  readonly detectLeaks: LeakConfig | undefined
+  /**
+   * @deprecated `{ detectLeaks }`, for the leak detector until it reads `detectLeaks`;
+   * removed then. Not enumerable.
+   */
+  readonly extra: Readonly<Record<string, unknown>>
 }
 
 export const defaults = {
@@ -100,14 +116,25 @@ export const defaults = {
 } as const
 
 const OWNER = 'cleanup'
-const KNOWN = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb']
+const KNOWN = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb', LEAK_OPTION]
 const KNOWN_ALLOW = ['paths', 's3', 'dynamodb']
 // setTimeout clamps anything above 2^31 − 1 ms to 1 ms: a larger budget would end at once.
 const MAX_MS = 2_147_483_647
 
-/** Keys (and their validators) that other modules add, e.g. `detectLeaks`. */
-export const extraOptionValidators = new Map<string, (value: unknown) => unknown>()
+// What resolveOptions made: a resolved object passed again (cleanup() hands its config to
+// each invocation's scope) is taken as is, without validating it twice. Per copy of the
+// package: another copy's object has another shape history and is validated again.
+const resolved = new WeakSet<object>()
 
+/**
+ * True for an object {@link resolveOptions} returned.
+ *
+ * @example
+ * ```ts
+ * const config = isResolved(options) ? options : resolveOptions(options)
+ * ```
+ */
+export const isResolved = (v: unknown): v is ResolvedOptions => typeof v === 'object' && v !== null && resolved.has(v)
 
 // Kept here for the modules that import them from options.js until they switch to validation.js.
 export { describeValue, unknownKeyMessage }
@@ -159,51 +186,76 @@ const client = (name: 's3' | 'dynamodb', v: unknown): SdkClientLike | undefined 
   return v as SdkClientLike
 }
 
+interface Allow { paths: string[], s3: string[] | undefined, dynamodb: string[] | undefined }
+
+const resolveAllow = (v: unknown): Allow => {
+  const allow: Allow = { paths: [tmpdir()], s3: undefined, dynamodb: undefined }
+  if (v === undefined) return allow
+  if (!isRecord(v)) {
+    throw new CleanupConfigError(`${OWNER}: option 'allow' must be an object like { paths: ['/tmp'], s3: ['bucket/prefix/'], dynamodb: ['Table'] }; got ${describeValue(v)}.`)
+  }
+  const key = unknownKey(v, KNOWN_ALLOW)
+  if (key !== undefined) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, KNOWN_ALLOW, 'allow.'))
+  if (v.paths !== undefined) allow.paths = stringList('allow.paths', v.paths, "['/tmp']")
+  if (v.s3 !== undefined) allow.s3 = stringList('allow.s3', v.s3, "['scratch-bucket/tmp/']", checkS3Entry)
+  if (v.dynamodb !== undefined) allow.dynamodb = stringList('allow.dynamodb', v.dynamodb, "['Scratch']", checkTableEntry)
+  return allow
+}
+
+const onReportOf = (v: unknown): ResolvedOptions['onReport'] => {
+  if (v !== undefined && typeof v !== 'function') {
+    throw new CleanupConfigError(`${OWNER}: option 'onReport' must be a function; got ${describeValue(v)}. Pass e.g. { onReport: (report) => console.log(report) }.`)
+  }
+  return v as ResolvedOptions['onReport']
+}
+
+const failOnCleanupErrorOf = (v: unknown): boolean => {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new CleanupConfigError(`${OWNER}: option 'failOnCleanupError' must be a boolean; got ${describeValue(v)}. Pass { failOnCleanupError: true } or leave it out.`)
+  }
+  return v === true
+}
+
+const frozen = <T>(list: T[] | undefined): readonly T[] | undefined => list === undefined ? undefined : Object.freeze([...list])
+
+/**
+ * Validates `cleanup()` / `new CleanupScope()` options once and returns them resolved
+ * (defaults filled in, allow-list roots made real, `detectLeaks` validated by its own
+ * module). A resolved object is returned as is. Throws {@link CleanupConfigError}
+ * naming the option and the fix: an unknown key (with the closest known one), a wrong type.
+ *
+ * @example
+ * ```ts
+ * const config = resolveOptions({ timeoutMs: 1000, allow: { s3: ['scratch-bucket/tmp/'] } })
+ * config.allowS3 // ['scratch-bucket/tmp/']
+ * ```
+ */
 export const resolveOptions = (options: unknown): ResolvedOptions => {
-  if (options instanceof ResolvedOptions) return options
+  if (isResolved(options)) return options
   if (options === undefined) options = {}
   if (!isRecord(options)) {
     throw new CleanupConfigError(`${OWNER}: options must be an object; got ${describeValue(options)}. Call cleanup() or cleanup({ timeoutMs: 2000 }).`)
   }
   const o = options
-  const known = [...KNOWN, ...extraOptionValidators.keys()]
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.includes(key) && !extraOptionValidators.has(key)) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, known))
-  }
+  const key = unknownKey(o, KNOWN)
+  if (key !== undefined) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, KNOWN))
   const timeoutMs = o.timeoutMs === undefined ? defaults.timeoutMs : milliseconds('timeoutMs', o.timeoutMs, '2000', false)
   const safetyMarginMs = o.safetyMarginMs === undefined ? defaults.safetyMarginMs : milliseconds('safetyMarginMs', o.safetyMarginMs, '50', true)
   const logger = resolveLogger(o.logger, OWNER)
-  if (o.onReport !== undefined && typeof o.onReport !== 'function') {
-    throw new CleanupConfigError(`${OWNER}: option 'onReport' must be a function; got ${describeValue(o.onReport)}. Pass e.g. { onReport: (report) => console.log(report) }.`)
-  }
-  if (o.failOnCleanupError !== undefined && typeof o.failOnCleanupError !== 'boolean') {
-    throw new CleanupConfigError(`${OWNER}: option 'failOnCleanupError' must be a boolean; got ${describeValue(o.failOnCleanupError)}. Pass { failOnCleanupError: true } or leave it out.`)
-  }
-  let allowPaths: string[] = [tmpdir()]
-  let allowS3: string[] | undefined
-  let allowDynamodb: string[] | undefined
-  if (o.allow !== undefined) {
-    if (!isRecord(o.allow)) {
-      throw new CleanupConfigError(`${OWNER}: option 'allow' must be an object like { paths: ['/tmp'], s3: ['bucket/prefix/'], dynamodb: ['Table'] }; got ${describeValue(o.allow)}.`)
-    }
-    const a = o.allow
-    for (const key of Object.keys(a)) {
-      if (!KNOWN_ALLOW.includes(key)) throw new CleanupConfigError(unknownKeyMessage(OWNER, key, KNOWN_ALLOW, 'allow.'))
-    }
-    if (a.paths !== undefined) allowPaths = stringList('allow.paths', a.paths, "['/tmp']")
-    if (a.s3 !== undefined) allowS3 = stringList('allow.s3', a.s3, "['scratch-bucket/tmp/']", checkS3Entry)
-    if (a.dynamodb !== undefined) allowDynamodb = stringList('allow.dynamodb', a.dynamodb, "['Scratch']", checkTableEntry)
-  }
+  const onReport = onReportOf(o.onReport)
+  const failOnCleanupError = failOnCleanupErrorOf(o.failOnCleanupError)
+  const allow = resolveAllow(o.allow)
   const s3 = client('s3', o.s3)
   const dynamodb = client('dynamodb', o.dynamodb)
   // allow.paths rules (absolute, not the file system root, resolvable) are files.ts's.
-  const roots = checkAllowedRoots(allowPaths, OWNER)
-  const extra: Record<string, unknown> = {}
-  for (const [key, validate] of extraOptionValidators) {
-    if (o[key] !== undefined) extra[key] = validate(o[key])
+  const allowPaths = checkAllowedRoots(allow.paths, OWNER)
+  const detectLeaks = o.detectLeaks === undefined ? undefined : resolveLeakOptions(o.detectLeaks)
+  const config = {
+    timeoutMs, safetyMarginMs, logger, onReport, failOnCleanupError,
+    allowPaths: frozen(allowPaths)!, allowS3: frozen(allow.s3), allowDynamodb: frozen(allow.dynamodb),
+    s3, dynamodb, detectLeaks,
   }
-  return new ResolvedOptions(
-    timeoutMs, safetyMarginMs, logger, o.onReport as ResolvedOptions['onReport'],
-    o.failOnCleanupError === true, roots, allowS3, allowDynamodb, s3, dynamodb, extra,
-  )
+  Object.defineProperty(config, 'extra', { value: Object.freeze({ [LEAK_OPTION]: detectLeaks }) })
+  resolved.add(config)
+  return Object.freeze(config) as ResolvedOptions
 }

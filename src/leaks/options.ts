@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { CleanupConfigError } from '../errors.js'
-import { extraOptionValidators } from '../options.js'
+import { isRecord, typeOf, unknownKey, unknownKeyMessage } from '../validation.js'
 import type { LeakFinding } from './types.js'
 
 /** `detectLeaks` after validation. */
@@ -22,13 +22,9 @@ export const leakDefaults = {
   memory: { gcs: 4, minBytesPerInvocation: 64 * 1024 },
 } as const
 
-/** The option's key; importing it (a value) also loads the validator registration at the end of this module. */
+/** The option's key in `cleanup({ detectLeaks })`. */
 export const OPTION = 'detectLeaks'
 const KNOWN = ['handles', 'tmp', 'memory', 'globals', 'every', 'confirm', 'onLeak']
-
-const typeOf = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 const positiveInt = (name: string, v: unknown, fallback: number, example: string): number => {
   if (v === undefined) return fallback
@@ -47,10 +43,9 @@ const flag = (name: string, v: unknown): boolean => {
 const subOptions = (name: string, v: unknown, known: string[]): Record<string, unknown> | undefined => {
   if (v === undefined || v === true) return {}
   if (v === false) return undefined
-  if (!isPlainObject(v)) throw new CleanupConfigError(`cleanup: option '${OPTION}.${name}' must be a boolean or an object with ${known.join(', ')}; got ${typeOf(v)}.`)
-  for (const key of Object.keys(v)) {
-    if (!known.includes(key)) throw new CleanupConfigError(`cleanup: unknown option '${OPTION}.${name}.${key}'. Known: ${known.map((k) => `${OPTION}.${name}.${k}`).join(', ')}. Check the spelling.`)
-  }
+  if (!isRecord(v)) throw new CleanupConfigError(`cleanup: option '${OPTION}.${name}' must be a boolean or an object with ${known.join(', ')}; got ${typeOf(v)}.`)
+  const key = unknownKey(v, known)
+  if (key !== undefined) throw new CleanupConfigError(unknownKeyMessage('cleanup', key, known, `${OPTION}.${name}.`))
   return v
 }
 
@@ -62,16 +57,23 @@ const tmpDir = (v: unknown): string => {
   return v
 }
 
-/** Validates `cleanup({ detectLeaks })`; `undefined` when detection is off. */
+/**
+ * Validates `cleanup({ detectLeaks })`; `undefined` when detection is off. Called by
+ * options.ts's resolveOptions (this module registers nothing: no import has an effect).
+ *
+ * @example
+ * ```ts
+ * resolveLeakOptions({ every: 10, memory: false }) // { every: 10, memory: undefined, handles: true, … }
+ * ```
+ */
 export const resolveLeakOptions = (value: unknown): LeakConfig | undefined => {
   if (value === false) return undefined
-  if (value !== true && !isPlainObject(value)) {
+  if (value !== true && !isRecord(value)) {
     throw new CleanupConfigError(`cleanup: option '${OPTION}' must be true, false or an object like { every: 10, memory: false }; got ${typeOf(value)}. Pass e.g. { ${OPTION}: true }.`)
   }
   const o: Record<string, unknown> = value === true ? {} : value
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.includes(key)) throw new CleanupConfigError(`cleanup: unknown option '${OPTION}.${key}'. Known: ${KNOWN.map((k) => `${OPTION}.${k}`).join(', ')}. Check the spelling.`)
-  }
+  const key = unknownKey(o, KNOWN)
+  if (key !== undefined) throw new CleanupConfigError(unknownKeyMessage('cleanup', key, KNOWN, `${OPTION}.`))
   if (o.onLeak !== undefined && typeof o.onLeak !== 'function') {
     throw new CleanupConfigError(`cleanup: option '${OPTION}.onLeak' must be a function; got ${typeOf(o.onLeak)}. Pass e.g. { ${OPTION}: { onLeak: (finding) => console.warn(finding) } }.`)
   }
@@ -98,5 +100,3 @@ export const resolveLeakOptions = (value: unknown): LeakConfig | undefined => {
     onLeak: o.onLeak as LeakConfig['onLeak'],
   }
 }
-
-extraOptionValidators.set(OPTION, resolveLeakOptions)
