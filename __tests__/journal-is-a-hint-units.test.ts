@@ -15,7 +15,8 @@ import { chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'n
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, checkJournalEntry, parseJournal, readJournal, reviveJournal } from '../src/journal.js'
+import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES } from '../src/journal.js'
+import { checkJournalEntry, parseJournal, readJournal, reviveJournal } from '../src/journal-codecs.js'
 import { resolveOptions } from '../src/options.js'
 import { recordingLogger } from './support/middy.js'
 

@@ -29,8 +29,8 @@ export type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from
 export interface JournalCodec<R extends RemoteResource = RemoteResource, Config = unknown> {
   /** JSON-safe fields of `r`; the journal line is `{ kind, ...fields }`. undefined: JSON cannot carry it (not journaled). */
   encode: (r: R) => Record<string, unknown> | undefined
-  /** Type-checks a parsed line's fields (`kind` removed); undefined when malformed (counted, skipped). */
-  parse: (fields: Record<string, unknown>) => unknown
+  /** Type-checks a parsed line's fields (`kind` removed) and returns a copy; undefined when malformed (counted, skipped). */
+  parse: (fields: Record<string, unknown>) => Record<string, unknown> | undefined
   /** The allow-list replay needs, named as the option is ('allow.s3'); replay is refused without it. */
   allowList: string
   /** Rebuilds a resource for today's config; throws an Error whose message says why it is refused. Called only when `configured(config)`. */
