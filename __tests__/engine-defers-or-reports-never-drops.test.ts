@@ -1,4 +1,4 @@
-// G3 and G6, engine level: runWork releases LIFO with disposers as barriers, and what it
+// G3 and G6, engine level: runDisposal releases LIFO with disposers as barriers, and what it
 // cannot finish it defers (to the leftovers list, in declaration order, using no attempt)
 // or reports — given up only after real attempts, with its reason. Never dropped. The
 // edges the mutation run (npm run mutation) found untested: sync, thenable and hanging
@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addToWork, emptyWork, runWork } from '../src/engine.js'
+import { addToPlan, emptyPlan, runDisposal } from '../src/disposal.js'
 import { CleanupDeadlineError } from '../src/errors.js'
 import type { CleanupReport } from '../src/report.js'
 import { MAX_ATTEMPTS, type DeleteContext, type DeleteOutcome, type DisposerItem, type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from '../src/tracked.js'
@@ -30,10 +30,10 @@ const memory = (deleted: string[]): RemoteDeleter<RemoteResource> => ({
 const deleterOf = (answer: (resources: RemoteResource[], context: DeleteContext) => Promise<DeleteOutcome<RemoteResource>>): RemoteDeleter<RemoteResource> => ({ kind: 'memory', delete: answer })
 
 const runOnce = async (items: TrackedItem[], budgetMs: number): Promise<{ report: CleanupReport, later: TrackedItem[] }> => {
-  const work = emptyWork()
-  for (const item of items) addToWork(work, item)
+  const work = emptyPlan()
+  for (const item of items) addToPlan(work, item)
   const later: TrackedItem[] = []
-  const report = await runWork(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (i) => later.push(i) })
+  const report = await runDisposal(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (i) => later.push(i) })
   return { report, later }
 }
 const runUntilSettled = async (items: TrackedItem[], budgetMs: number, max: number): Promise<CleanupReport[]> => {

@@ -6,7 +6,7 @@
 // an in-memory deleter stands in for a service (the wire-level counts against real
 // servers are in report-is-the-truth.test.ts).
 import { describe, expect, it } from '@jest/globals'
-import { addToWork, emptyWork, runWork } from '../src/engine.js'
+import { addToPlan, emptyPlan, runDisposal } from '../src/disposal.js'
 import { MAX_ATTEMPTS, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem } from '../src/tracked.js'
 import type { CleanupReport } from '../src/report.js'
 
@@ -20,10 +20,10 @@ const runUntilSettled = async (items: TrackedItem[], budgetMs: number, max = 10)
   const reports: CleanupReport[] = []
   let pending = items
   for (let i = 0; i < max && pending.length > 0; i++) {
-    const work = emptyWork()
-    for (const it of pending) addToWork(work, it)
+    const work = emptyPlan()
+    for (const it of pending) addToPlan(work, it)
     const next: TrackedItem[] = []
-    reports.push(await runWork(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (x) => next.push(x) }))
+    reports.push(await runDisposal(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (x) => next.push(x) }))
     pending = next
   }
   return reports
@@ -100,9 +100,9 @@ describe('report.requests: counted as requests go out', () => {
         return new Promise(() => {})
       },
     }
-    const work = emptyWork()
-    addToWork(work, item(deleter, 'memory://a'))
-    const report = await runWork(work, { exitPath: 'manual', budgetMs: 30, logger: quiet, retryLater: () => {} })
+    const work = emptyPlan()
+    addToPlan(work, item(deleter, 'memory://a'))
+    const report = await runDisposal(work, { exitPath: 'manual', budgetMs: 30, logger: quiet, retryLater: () => {} })
     expect(report.requests).toBe(3)
     late!(5)
     expect(report.requests).toBe(3) // a report handed out does not change afterwards
@@ -114,10 +114,10 @@ describe('report.requests: counted as requests go out', () => {
       kind: 'counting',
       delete: async (resources, { countRequests }) => { countRequests(1); countRequests(1); return { cleaned: resources, failed: [], requests: 2 } },
     }
-    const work = emptyWork()
-    addToWork(work, item(legacy, 'legacy://a'))
-    addToWork(work, item(counting, 'counting://a'))
-    const report = await runWork(work, { exitPath: 'manual', budgetMs: 5000, logger: quiet, retryLater: () => {} })
+    const work = emptyPlan()
+    addToPlan(work, item(legacy, 'legacy://a'))
+    addToPlan(work, item(counting, 'counting://a'))
+    const report = await runDisposal(work, { exitPath: 'manual', budgetMs: 5000, logger: quiet, retryLater: () => {} })
     expect(report).toMatchObject({ cleaned: 2, requests: 4 })
   })
 })
@@ -128,9 +128,9 @@ describe('identity includes the client (engine twins)', () => {
     const deleter: RemoteDeleter<RemoteResource> = { kind: 'dynamodb-like', delete: async (resources) => { seen.push(resources); return { cleaned: resources, failed: [] } } }
     const east = { region: 'us-east-1' }
     const west = { region: 'eu-west-1' }
-    const work = emptyWork()
-    for (const it of [item(deleter, 'ddb://T/{"pk":"a"}', east), item(deleter, 'ddb://T/{"pk":"a"}', west), item(deleter, 'ddb://T/{"pk":"a"}', east)]) addToWork(work, it)
-    const report = await runWork(work, { exitPath: 'leftovers', budgetMs: 5000, logger: quiet, retryLater: () => {} })
+    const work = emptyPlan()
+    for (const it of [item(deleter, 'ddb://T/{"pk":"a"}', east), item(deleter, 'ddb://T/{"pk":"a"}', west), item(deleter, 'ddb://T/{"pk":"a"}', east)]) addToPlan(work, it)
+    const report = await runDisposal(work, { exitPath: 'leftovers', budgetMs: 5000, logger: quiet, retryLater: () => {} })
     expect(seen).toHaveLength(1)
     expect(seen[0]!.map((r) => (r.client as { region: string }).region)).toEqual(['us-east-1', 'eu-west-1'])
     expect(report).toMatchObject({ resources: 3, cleaned: 3, failed: [] })

@@ -21,7 +21,7 @@ jest.unstable_mockModule('node:fs/promises', () => ({
   default: actual.default,
   rm: (path: string, options?: Parameters<typeof actual.rm>[1]) => faults.get(path)?.() ?? actual.rm(path, options),
 }))
-const { addToWork, emptyWork, runWork } = await import('../src/engine.js')
+const { addToPlan, emptyPlan, runDisposal } = await import('../src/disposal.js')
 
 const quiet = { warn: () => {}, error: () => {} }
 const fsError = (code: string): Error => Object.assign(new Error(`${code}: simulated, rm '…'`), { code })
@@ -40,10 +40,10 @@ const runUntilSettled = async (items: TrackedItem[], budgetMs: number, max: numb
   const reports: CleanupReport[] = []
   let pending = items
   for (let i = 0; i < max && pending.length > 0; i++) {
-    const work = emptyWork()
-    for (const item of pending) addToWork(work, item)
+    const work = emptyPlan()
+    for (const item of pending) addToPlan(work, item)
     const next: TrackedItem[] = []
-    reports.push(await runWork(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (x) => next.push(x) }))
+    reports.push(await runDisposal(work, { exitPath: 'leftovers', budgetMs, logger: quiet, retryLater: (x) => next.push(x) }))
     pending = next
   }
   return reports
