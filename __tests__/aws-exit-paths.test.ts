@@ -4,7 +4,8 @@
 import { describe, expect, it } from '@jest/globals'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { cleanup, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY, type CleanupReport, type CleanupScope } from '../src/index.js'
+import { cleanup, type CleanupReport, type CleanupScope } from '../src/index.js'
+import { leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
 import {
   backends, countRequests, createTable, dynamoClient, existingKeys, itemExists, listKeys, objectExists, putObjectsFast, s3Client, uid, type BackendInfo, withBackend
 } from './support/backends.js'

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs'
 import { open, writeFile, mkdtemp, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cleanup, flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY, type CleanupReport, type CleanupScope } from '../src/index.js'
+import { cleanup, type CleanupReport, type CleanupScope } from '../src/index.js'
+import { flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 
 const isClosed = (fh: FileHandle): boolean => fh.fd === -1

@@ -10,7 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import middy from '@middy/core'
 import { existsSync } from 'node:fs'
-import { cleanup, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY, type CleanupReport, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { cleanup, type CleanupReport, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
 import { lambdaContext, recordingLogger } from './support/middy.js'
 
 const throwing = { warn: () => { throw new Error('logger down') }, error: () => { throw new Error('logger down') }, debug: () => { throw new Error('logger down') } }

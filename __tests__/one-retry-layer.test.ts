@@ -9,7 +9,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { BatchWriteItemCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
-import { CleanupScope, flushLeftovers } from '../src/index.js'
+import { CleanupScope } from '../src/index.js'
+import { flushLeftovers } from './support/internals.js'
 import { deleteS3Objects, s3Resource } from '../src/s3.js'
 import { deleteDynamoItems, dynamoResource } from '../src/dynamodb.js'
 import {

@@ -6,7 +6,8 @@ import { describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { CleanupConfigError, CleanupScope, cleanup, flushLeftovers, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { CleanupConfigError, CleanupScope, cleanup, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { flushLeftovers } from './support/internals.js'
 import { lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
 
 const TOP = ['timeoutMs', 'safetyMarginMs', 'logger', 'onReport', 'failOnCleanupError', 'allow', 's3', 'dynamodb', 'detectLeaks']

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
-import { cleanup, flushLeftovers, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { cleanup, type CleanupReport, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { flushLeftovers } from './support/internals.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs } from './support/middy.js'
 
 const never = new Promise<never>(() => {})

@@ -7,7 +7,8 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
-import { cleanup, INTERNAL_SCOPE_KEY, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { cleanup, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { INTERNAL_SCOPE_KEY } from './support/internals.js'
 import { gate, lambdaContext, middyVersions } from './support/middy.js'
 
 const quiet = { warn: () => {}, error: () => {} }

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { BatchWriteItemCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { CleanupScope, type CleanupReport, flushLeftovers, leftoverCount } from '../src/index.js'
+import { CleanupScope, type CleanupReport } from '../src/index.js'
+import { flushLeftovers, leftoverCount } from './support/internals.js'
 import { deleteS3Objects, s3Resource } from '../src/s3.js'
 import { deleteDynamoItems, dynamoResource } from '../src/dynamodb.js'
 import {

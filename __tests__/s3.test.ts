@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import {
   CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3'
-import { CleanupDeclarationError, CleanupScope, TEMP_TAG, flushLeftovers, leftoverCount } from '../src/index.js'
+import { CleanupDeclarationError, CleanupScope, TEMP_TAG } from '../src/index.js'
+import { flushLeftovers, leftoverCount } from './support/internals.js'
 import {
   backends, countRequests, createBucket, existingKeys, listKeys, objectExists, putObjectsFast, recordingLogger, s3Client, uid, versionsOf, type BackendInfo,
 } from './support/backends.js'

@@ -6,9 +6,10 @@ import { createServer, connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  CleanupConfigError, CleanupDeclarationError, CleanupDeadlineError, CleanupError, CleanupScope, cleanup,
+  CleanupConfigError, CleanupDeclarationError, CleanupError, CleanupScope, cleanup,
   currentScope, invocationLocal, type RemoteDeleter, type RemoteResource,
 } from '../src/index.js'
+import { CleanupDeadlineError } from './support/internals.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 
 describe('disposal', () => {
