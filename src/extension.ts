@@ -1,6 +1,7 @@
 import type { IncomingMessage, request as httpRequest } from 'node:http'
 import { describeError } from './errors.js'
 import type { Logger } from './logger.js'
+import { processSlot } from './process-state.js'
 
 type HttpRequestFn = typeof httpRequest
 
@@ -64,9 +65,7 @@ const NEXT_PATH = '/2020-01-01/extension/event/next'
 
 interface ExtensionState { registration: Promise<ExtensionStatus> | undefined }
 // Process-wide: two copies of this module (two bundles) must register once, not twice.
-const KEY = Symbol.for('middy-cleanup.extension')
-const g = globalThis as { [KEY]?: ExtensionState }
-const state: ExtensionState = g[KEY] ??= { registration: undefined }
+const extensionState = (): ExtensionState => processSlot('extension', () => ({ registration: undefined }))
 
 /**
  * Registers this process with the Lambda Extensions API as an internal
@@ -90,12 +89,21 @@ const state: ExtensionState = g[KEY] ??= { registration: undefined }
  * ```
  */
 export const registerInternalExtension = (options: RegisterExtensionOptions): Promise<ExtensionStatus> => {
+  const state = extensionState()
   state.registration ??= register(options)
   return state.registration
 }
 
-/** The registration already started in this process, if any (for the middleware's `before`). */
-export const currentRegistration = (): Promise<ExtensionStatus> | undefined => state.registration
+/**
+ * The registration already started in this process, if any (for the middleware's `before`).
+ *
+ * @example
+ * ```ts
+ * const pending = currentRegistration()
+ * if (pending !== undefined) await pending
+ * ```
+ */
+export const currentRegistration = (): Promise<ExtensionStatus> | undefined => extensionState().registration
 
 const register = async (options: RegisterExtensionOptions): Promise<ExtensionStatus> => {
   const logger = options.logger ?? console
