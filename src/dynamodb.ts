@@ -1,38 +1,23 @@
-// The SDK's types only inside this module (they are not part of its declarations): a
-// project without the DynamoDB SDK type-checks against this package's .d.ts files.
+// The DynamoDB item kind: declarations by putItem, and the kind object the scope tracks
+// them with (its batched deleter, dynamodb-delete.ts, and its journal codec). The SDK's
+// types only inside this module: a project without the DynamoDB SDK type-checks
+// against this package's .d.ts files.
 import type { PutItemCommandInput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput } from '@aws-sdk/lib-dynamodb'
+import type { ResponseMetadata, SendClient } from './aws-send.js'
+import { dynamoBatch } from './dynamodb-delete.js'
 import {
-  DEFAULT_CONCURRENCY, type ResponseMetadata, type SendClient, backoffWithin, chunk, clientId, describeRequestFailure, isAbort, isClient, isRetryable, pool,
-  rejectUnknownKeys, sendCounted, shown, typeOf,
-} from './aws-retry.js'
-import { CleanupDeadlineError, CleanupDeclarationError } from './errors.js'
-import type { Logger } from './logger.js'
-import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
+  type DynamoConfig, type DynamoResource, checkTable, dynamoResource, errorName, loadDocSdk, loadDynamoSdk, resolveClient,
+} from './dynamodb-item.js'
+import { CleanupDeclarationError } from './errors.js'
+import { batchDeleter } from './remote-batch.js'
+import type { JournalCodec, RemoteKind } from './remote-kind.js'
+import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
-// Optional peers, loaded on first use (importing middy-cleanup must work without them)
-// and once per process: a dynamic import() costs ~0.7 ms each time under loader hooks.
-let loadDynamoSdkPromise: Promise<typeof import('@aws-sdk/client-dynamodb')> | undefined
-const loadDynamoSdk = (): Promise<typeof import('@aws-sdk/client-dynamodb')> => (loadDynamoSdkPromise ??= import('@aws-sdk/client-dynamodb'))
-let loadDocSdkPromise: Promise<typeof import('@aws-sdk/lib-dynamodb')> | undefined
-const loadDocSdk = (): Promise<typeof import('@aws-sdk/lib-dynamodb')> => (loadDocSdkPromise ??= import('@aws-sdk/lib-dynamodb'))
-
-/**
- * A temp DynamoDB item to delete on cleanup (`scope.dynamoItem(...)`). The key
- * is AttributeValues (`{ pk: { S: 'a' } }`) with a `DynamoDBClient`, plain
- * values (`{ pk: 'a' }`) with a `DynamoDBDocumentClient`.
- *
- * @example
- * ```ts
- * context.cleanup.dynamoItem({ table: 'Scratch', key: { pk: { S: 'job#1' }, sk: { S: 'step' } } })
- * ```
- */
-export interface DynamoItemTarget {
-  table: string
-  key: Record<string, unknown>
-  /** Client for this item; default: the `dynamodb` option of `cleanup()`. */
-  client?: SendClient
-}
+export {
+  type DynamoConfig, type DynamoItemTarget, type DynamoResource, DynamoDeleteError, dynamoId, dynamoResource, isDocumentClient,
+} from './dynamodb-item.js'
+export { deleteDynamoItems } from './dynamodb-delete.js'
 
 /**
  * Options of `scope.putItem(input, options)`.
@@ -75,167 +60,9 @@ export interface PutItemOptions {
  */
 export const MARKER_ATTRIBUTE = 'middyCleanupToken'
 
-/** @internal A DynamoDB item as the deleter tracks it. */
-export interface DynamoResource extends RemoteResource {
-  readonly kind: 'dynamodb'
-  readonly client: SendClient
-  /** sent through lib-dynamodb's commands (plain JS key) */
-  readonly doc: boolean
-  readonly table: string
-  readonly key: Record<string, unknown>
-  /** canonical key, for dedupe and for matching UnprocessedItems */
-  readonly norm: string
-  readonly marker: { attribute: string, token: string } | undefined
-  done: boolean
-}
-
-/**
- * Why a DynamoDB item was not deleted (refused or unprocessed delete, missing
- * table, item overwritten since a `verify` write, a request the SDK gave up on).
- * In the report it is plain JSON: `report.failed[].error` is
- * `{ name: 'DynamoDeleteError', message, code }`, `code` being DynamoDB's error
- * code (`ProvisionedThroughputExceededException`, `UnprocessedItems`, …).
- *
- * @example
- * ```ts
- * cleanup({
- *   onReport: (r) => {
- *     for (const f of r.failed) {
- *       if (f.error.name === 'DynamoDeleteError' && f.error.code === 'ConditionalCheckFailedException') console.info(`${f.id} is someone else's now; left alone`)
- *     }
- *   },
- * })
- * ```
- */
-export class DynamoDeleteError extends Error {
-  override name = 'DynamoDeleteError'
-  readonly code: string | undefined
-  constructor (message: string, code?: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-  }
-}
-
-/** Keys of a `dynamoItem()` target; anything else is refused, never ignored. */
-const DYNAMO_TARGET_KEYS = ['table', 'key', 'client'] as const
 /** Keys of `putItem(input, options)`'s options. */
 const PUT_ITEM_OPTION_KEYS = ['client', 'ttl', 'verify'] as const
 const TTL_KEYS = ['attribute', 'seconds'] as const
-
-const base64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
-
-/** `{ S }`, `{ N }` or `{ B }` — the only AttributeValue types a key may have. */
-const avPart = (v: unknown): string | undefined => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return undefined
-  const o = v as Record<string, unknown>
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined)
-  if (keys.length !== 1) return undefined
-  if (typeof o.S === 'string') return JSON.stringify(o.S)
-  if (typeof o.N === 'string' && o.N.trim() !== '' && !Number.isNaN(Number(o.N))) return o.N.trim()
-  if (o.B instanceof Uint8Array) return JSON.stringify({ B: base64(o.B) })
-  return undefined
-}
-
-/** A plain key value (DocumentClient): string, number, bigint, binary or a NumberValue. */
-const plainPart = (v: unknown): string | undefined => {
-  if (typeof v === 'string') return JSON.stringify(v)
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined
-  if (typeof v === 'bigint') return String(v)
-  if (v instanceof Uint8Array) return JSON.stringify({ B: base64(v) })
-  if (typeof v === 'object' && v !== null && typeof (v as { value?: unknown }).value === 'string' && Object.keys(v).length === 1) {
-    return (v as { value: string }).value // @aws-sdk/util-dynamodb NumberValue
-  }
-  return undefined
-}
-
-/** Canonical text of a key: attribute names sorted, numbers unquoted (`{"pk":"a","n":5}`). */
-const normKey = (key: Record<string, unknown>, doc: boolean): string | undefined => {
-  const parts: string[] = []
-  for (const name of Object.keys(key).sort()) {
-    const p = doc ? plainPart(key[name]) : avPart(key[name])
-    if (p === undefined) return undefined
-    parts.push(`${JSON.stringify(name)}:${p}`)
-  }
-  return `{${parts.join(',')}}`
-}
-
-/**
- * True for a `DynamoDBDocumentClient` (`@aws-sdk/lib-dynamodb`). By class name: its
- * config cannot tell — `DynamoDBDocumentClient.from(c)` writes `translateConfig`
- * into `c.config` itself, so the wrapped client has it too.
- */
-export const isDocumentClient = (client: object): boolean => {
-  for (let p: object | null = Object.getPrototypeOf(client); p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-    const name = (p as { constructor?: { name?: string } }).constructor?.name
-    if (name === 'DynamoDBDocumentClient' || name === 'DynamoDBDocument') return true
-  }
-  return false
-}
-
-/** A client a DocumentClient was made from (or a minified DocumentClient): plain keys are meant for lib-dynamodb. */
-const wasWrapped = (client: SendClient): boolean => {
-  const config = (client as { config?: unknown }).config
-  return typeof config === 'object' && config !== null && 'translateConfig' in config
-}
-
-export const dynamoId = (table: string, norm: string): string => `dynamodb://${table}/${norm}`
-
-interface DynamoConfig { dynamodb?: SendClient | undefined, allowDynamodb?: readonly string[] | undefined }
-
-const resolveClient = (method: string, given: unknown, config: DynamoConfig, what: string): SendClient => {
-  if (given !== undefined && !isClient(given)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ client }) must be an AWS SDK v3 DynamoDBClient or DynamoDBDocumentClient (an object with send()); got ${typeOf(given)}.`)
-  }
-  const client = given ?? config.dynamodb
-  if (!isClient(client)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() has no DynamoDB client to delete ${what} with. Pass one once, cleanup({ dynamodb: new DynamoDBClient({}) }), or per call, ${method}({ ..., client }).`)
-  }
-  return client
-}
-
-const checkTable = (method: string, table: unknown, config: DynamoConfig): string => {
-  if (typeof table !== 'string' || table.trim() === '') {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ ${method === 'putItem' ? 'TableName' : 'table'} }) must be a non-empty table name; got ${shown(table)}. Pass e.g. ${method === 'putItem' ? "{ TableName: 'Scratch', Item }" : "{ table: 'Scratch', key: { pk: { S: 'a' } } }"}.`)
-  }
-  if (config.allowDynamodb !== undefined && !config.allowDynamodb.includes(table)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() refused table '${table}': it is outside allow.dynamodb [${config.allowDynamodb.map((e) => `'${e}'`).join(', ')}]. Add '${table}' to allow.dynamodb.`)
-  }
-  return table
-}
-
-/**
- * Validates a declaration and builds the tracked resource. Throws
- * {@link CleanupDeclarationError} now for malformed input, a missing client or
- * a table outside `allow.dynamodb`.
- */
-export const dynamoResource = (method: string, target: unknown, config: DynamoConfig, marker?: DynamoResource['marker']): DynamoResource => {
-  if (typeof target !== 'object' || target === null || Array.isArray(target)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() needs an object like { table: 'Scratch', key: { pk: { S: 'a' } } }; got ${typeOf(target)}.`)
-  }
-  const t = target as Record<string, unknown>
-  rejectUnknownKeys(t, DYNAMO_TARGET_KEYS, (k) => `${method}({ ${k} })`, (m) => new CleanupDeclarationError(m))
-  const table = checkTable(method, t.table, config)
-  const key = t.key
-  if (typeof key !== 'object' || key === null || Array.isArray(key) || key instanceof Uint8Array || Object.keys(key).length === 0 || Object.keys(key).length > 2) {
-    throw new CleanupDeclarationError(`cleanup: ${method}({ key }) must be an object with the table's 1 or 2 key attributes, e.g. { pk: { S: 'a' }, sk: { S: 'b' } } (DynamoDBClient) or { pk: 'a', sk: 'b' } (DynamoDBDocumentClient); got ${typeOf(key)}${typeof key === 'object' && key !== null ? ` with ${Object.keys(key).length} attribute(s)` : ''}.`)
-  }
-  const k = key as Record<string, unknown>
-  const client = resolveClient(method, t.client, config, `${table} item ${JSON.stringify(key)}`)
-  let doc = isDocumentClient(client)
-  let norm = normKey(k, doc)
-  if (norm === undefined && !doc && wasWrapped(client)) {
-    // plain values on a client a DocumentClient was made from: lib-dynamodb's commands marshal them
-    norm = normKey(k, true)
-    doc = norm !== undefined
-  }
-  if (norm === undefined) {
-    const bad = Object.keys(k).find((name) => (doc ? plainPart(k[name]) : avPart(k[name])) === undefined)!
-    throw new CleanupDeclarationError(doc
-      ? `cleanup: ${method}({ key.${bad} }) must be a string, number, bigint or binary for a DynamoDBDocumentClient; got ${typeOf(k[bad])}.`
-      : `cleanup: ${method}({ key.${bad} }) must be an AttributeValue like { S: 'a' }, { N: '1' } or { B: bytes } for a DynamoDBClient; got ${JSON.stringify(k[bad]) ?? typeOf(k[bad])}. For plain values ({ ${bad}: 'a' }) use a DynamoDBDocumentClient.`)
-  }
-  return { kind: 'dynamodb', id: dynamoId(table, norm), client, doc, table, key: { ...k }, norm, marker, done: false }
-}
 
 // Key schema per client and table, fetched once per process (DescribeTable) and cached.
 const schemas = new WeakMap<object, Map<string, Promise<string[]>>>()
@@ -361,164 +188,48 @@ export const putDynamoItem = async (
   }
 }
 
-/** Options of {@link deleteDynamoItems}. */
-export interface DeleteDynamoOptions {
-  /** the cleanup budget's signal, passed to every `send()` */
-  signal: AbortSignal
-  /** the cleanup budget: `sleep` paces the re-sends of `UnprocessedItems` and ends with it */
-  deadline: { remainingMs: () => number, sleep: (ms: number) => Promise<void> }
-  /** called with 1 as each HTTP attempt goes out (the SDK's retries included) */
-  countRequests: (n: number) => void
-  logger?: Logger
-  /** requests in flight at once, across tables @default 8 */
-  concurrency?: number
-  /** jitter of the `UnprocessedItems` backoff, in [0, 1) @default Math.random */
-  random?: () => number
-}
+/** A journal line's fields of a DynamoDB item (`{"kind":"dynamodb","table","key","doc"}`). */
+type DynamoJournalEntry = { table: string, key: Record<string, unknown>, doc: boolean }
 
-const errorName = (e: unknown): string | undefined => (e as { name?: string } | undefined)?.name
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const jsonSafe = (v: unknown): boolean =>
+  typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) ||
+  (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && Object.values(v).every(jsonSafe))
 
 /**
- * Deletes DynamoDB items in batches: grouped by client and table, one
- * BatchWriteItem per ≤ 25 deletes. `UnprocessedItems` (a partial success no SDK
- * strategy retries) are re-sent with exponential backoff and full jitter within
- * the budget; what is left then is `failed` (retryable, for the leftovers list).
- * A request that fails as a whole was already retried by the SDK (the client's
- * `maxAttempts`): its items are `failed`, retryable when the error is. Items with
- * an ownership marker go one by one as conditional DeleteItem. `cleaned` holds
- * only confirmed deletes. Never throws.
+ * How DynamoDB items are journaled: table, key as declared and the client kind it
+ * was written for (a key JSON cannot carry, binary, is not journaled); replayed only
+ * under a configured `allow.dynamodb`, through a client of the same kind.
+ *
+ * @example
+ * ```ts
+ * dynamoJournal.encode(r) // { table: 'Scratch', key: { pk: { S: 'a' } }, doc: false }
+ * ```
  */
-export const deleteDynamoItems = async (targets: readonly DynamoResource[], options: DeleteDynamoOptions): Promise<DeleteOutcome<DynamoResource>> => {
-  const outcome: DeleteOutcome<DynamoResource> = { cleaned: [], failed: [] }
-  const { signal, random = Math.random } = options
-  const ctx = { signal, countRequests: options.countRequests }
-  const budget = { signal, remainingMs: () => options.deadline.remainingMs(), sleep: (ms: number) => options.deadline.sleep(ms) }
-  const distinct = new Map<string, DynamoResource[]>()
-  for (const r of targets) {
-    if (r.done) { outcome.cleaned.push(r); continue }
-    const k = `${clientId(r.client)}\0${r.doc ? 'd' : 'l'}\0${r.table}\0${r.norm}\0${r.marker?.token ?? ''}`
-    const same = distinct.get(k)
-    if (same === undefined) distinct.set(k, [r])
-    else same.push(r)
-  }
-  const ok = (group: DynamoResource[]): void => { for (const r of group) { r.done = true; outcome.cleaned.push(r) } }
-  const fail = (group: DynamoResource[], error: unknown, retryable: boolean, sent: boolean): void => {
-    for (const r of group) outcome.failed.push(sent ? { resource: r, error, retryable } : { resource: r, error, retryable, sent: false })
-  }
-  const deadlineError = (): unknown => signal.reason ?? new CleanupDeadlineError(Math.max(0, options.deadline.remainingMs()))
-
-  const batches = new Map<string, DynamoResource[][]>()
-  const tasks: Array<() => Promise<void>> = []
-  for (const group of distinct.values()) {
-    const r = group[0]!
-    // Two deletes of one key in one BatchWriteItem are a ValidationException: distinct keys only.
-    if (r.marker !== undefined) { tasks.push(() => deleteOne(group, false)); continue }
-    // Batches never mix clients: two clients may be two regions or two accounts.
-    const k = `${clientId(r.client)}\0${r.doc ? 'd' : 'l'}\0${r.table}`
-    const list = batches.get(k)
-    if (list === undefined) batches.set(k, [group])
-    else list.push(group)
-  }
-  for (const groups of batches.values()) {
-    for (const part of chunk(groups, 25)) tasks.push(() => deleteBatch(part))
-  }
-
-  async function deleteBatch (groups: DynamoResource[][]): Promise<void> {
-    if (signal.aborted) { for (const g of groups) fail(g, deadlineError(), true, false); return }
-    const first = groups[0]![0]!
-    const { client, table, doc } = first
-    const Command = doc
-      ? (await loadDocSdk()).BatchWriteCommand
-      : (await loadDynamoSdk()).BatchWriteItemCommand
-    const sentOnce = new Set<DynamoResource[]>()
-    const failAll = (list: DynamoResource[][], error: unknown, retryable: boolean): void => {
-      for (const g of list) fail(g, error, retryable, sentOnce.has(g))
-    }
-    let pending = groups
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) { failAll(pending, deadlineError(), true); return }
-      const sent = await sendCounted<{ UnprocessedItems?: Record<string, unknown[]> }>(client, new Command({
-        RequestItems: { [table]: pending.map((g) => ({ DeleteRequest: { Key: g[0]!.key } })) },
-      } as never), ctx)
-      if (sent.attempts > 0) for (const g of pending) sentOnce.add(g)
-      if (!sent.ok) {
-        const error = sent.error
-        if (errorName(error) === 'ValidationException' && pending.length > 1) {
-          // One malformed key (e.g. wrong attribute names) fails the whole batch: isolate it.
-          // Not a retry: each key is sent on its own once, to learn which one is bad.
-          await pool(pending.map((g) => () => deleteOne(g, sentOnce.has(g))), 4)
-          return
-        }
-        if (isAbort(error, signal)) { failAll(pending, deadlineError(), true); return }
-        // The SDK has already retried it as your client is configured: not re-sent here.
-        const { code, text } = describeRequestFailure(error)
-        const reason = errorName(error) === 'ResourceNotFoundException'
-          ? new DynamoDeleteError(`table '${table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error })
-          : new DynamoDeleteError(`BatchWriteItem of ${pending.length} delete(s) on ${table} failed, ${text}`, code, { cause: error })
-        failAll(pending, reason, isRetryable(error))
-        return
-      }
-      const unprocessed = new Set<string>()
-      for (const req of (sent.output?.UnprocessedItems?.[table] ?? []) as Array<{ DeleteRequest?: { Key?: Record<string, unknown> } }>) {
-        const key = req.DeleteRequest?.Key
-        const n = key === undefined ? undefined : normKey(key, doc)
-        if (n !== undefined) unprocessed.add(n)
-      }
-      const retry: DynamoResource[][] = []
-      for (const g of pending) {
-        if (unprocessed.has(g[0]!.norm)) retry.push(g)
-        else ok(g)
-      }
-      if (retry.length === 0) return
-      pending = retry
-      if (!await backoffWithin(attempt, budget, random)) {
-        // no room for another attempt: the next invocation retries these items
-        failAll(pending, new DynamoDeleteError(`BatchWriteItem left ${pending.length} delete(s) on ${table} unprocessed (throttled) until the cleanup budget ran out`, 'UnprocessedItems'), true)
-        return
-      }
-    }
-  }
-
-  async function deleteOne (group: DynamoResource[], sentBefore: boolean): Promise<void> {
-    const r = group[0]!
-    if (signal.aborted) { fail(group, deadlineError(), true, sentBefore); return }
-    const input: Record<string, unknown> = { TableName: r.table, Key: r.key }
-    if (r.marker !== undefined) {
-      // Gone already → nothing to do; still ours → delete; overwritten by someone else → leave it.
-      input.ConditionExpression = 'attribute_not_exists(#k) OR #m = :t'
-      input.ExpressionAttributeNames = { '#k': Object.keys(r.key)[0]!, '#m': r.marker.attribute }
-      input.ExpressionAttributeValues = { ':t': r.doc ? r.marker.token : { S: r.marker.token } }
-    }
-    const Command = r.doc
-      ? (await loadDocSdk()).DeleteCommand
-      : (await loadDynamoSdk()).DeleteItemCommand
-    if (signal.aborted) { fail(group, deadlineError(), true, sentBefore); return }
-    const sent = await sendCounted(r.client, new Command(input as never), ctx)
-    if (sent.ok) { ok(group); return }
-    const error = sent.error
-    const wasSent = sentBefore || sent.attempts > 0
-    if (errorName(error) === 'ConditionalCheckFailedException') {
-      fail(group, new DynamoDeleteError(`${r.id} was not deleted: it was overwritten since putItem wrote it (${r.marker?.attribute} no longer holds this invocation's token); someone else owns it now`, 'ConditionalCheckFailedException', { cause: error }), false, wasSent)
-      return
-    }
-    if (errorName(error) === 'ResourceNotFoundException') {
-      fail(group, new DynamoDeleteError(`table '${r.table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error }), false, wasSent)
-      return
-    }
-    const { code, text } = describeRequestFailure(error)
-    fail(group, isAbort(error, signal) ? deadlineError() : new DynamoDeleteError(`${r.id} was not deleted: DeleteItem failed, ${text}`, code, { cause: error }), isRetryable(error), wasSent)
-  }
-
-  await pool(tasks, options.concurrency ?? DEFAULT_CONCURRENCY)
-  return outcome
+export const dynamoJournal: JournalCodec<DynamoResource, DynamoConfig> = {
+  encode: (d) => jsonSafe(d.key) ? { table: d.table, key: d.key, doc: d.doc } : undefined,
+  parse: (f): DynamoJournalEntry | undefined => {
+    if (!Object.keys(f).every((k) => k === 'table' || k === 'key' || k === 'doc')) return undefined
+    if (typeof f.table !== 'string' || f.table === '' || !isPlainObject(f.key) || typeof f.doc !== 'boolean') return undefined
+    return { table: f.table, key: f.key, doc: f.doc }
+  },
+  allowList: 'allow.dynamodb',
+  configured: (config) => config.allowDynamodb !== undefined,
+  revive: (e: DynamoJournalEntry, config) => {
+    const r = dynamoResource('journal', { table: e.table, key: e.key }, config)
+    if (r.doc !== e.doc) throw new Error(`its key was written for a ${e.doc ? 'DynamoDBDocumentClient' : 'DynamoDBClient'}, and this process's dynamodb client is the other kind`)
+    return r
+  },
+  show: (e: DynamoJournalEntry) => `dynamodb ${e.table} ${JSON.stringify(e.key)}`,
 }
 
 /**
- * The DynamoDB deleter plugged into the scope's remote-resource extension point:
- * one per process, so every item of a cleanup reaches it in one call and is batched.
+ * The DynamoDB item kind the scope tracks items with: one per process, so every
+ * item of a cleanup reaches its deleter in one call and is batched.
+ *
+ * @example
+ * ```ts
+ * scope.trackRemote(dynamoDeleter, dynamoResource('dynamoItem', { table: 'Scratch', key: { pk: { S: 'a' } } }, config))
+ * ```
  */
-export const dynamoDeleter: RemoteDeleter<DynamoResource> = {
-  kind: 'dynamodb',
-  delete: (resources: DynamoResource[], context: DeleteContext) =>
-    deleteDynamoItems(resources, { signal: context.signal, deadline: context.deadline, countRequests: context.countRequests, logger: context.logger }),
-}
+export const dynamoDeleter: RemoteKind<DynamoResource, DynamoConfig> = { ...batchDeleter('dynamodb', dynamoBatch), journal: dynamoJournal }

@@ -1,4 +1,4 @@
-import { clientId } from './aws-retry.js'
+import { clientId } from './client-id.js'
 import type { Deadline } from './deadline.js'
 import type { Logger } from './logger.js'
 
