@@ -232,4 +232,4 @@ export const dynamoJournal: JournalCodec<DynamoResource, DynamoConfig> = {
  * scope.trackRemote(dynamoDeleter, dynamoResource('dynamoItem', { table: 'Scratch', key: { pk: { S: 'a' } } }, config))
  * ```
  */
-export const dynamoDeleter: RemoteKind<DynamoResource, DynamoConfig> = { ...batchDeleter('dynamodb', dynamoBatch), journal: dynamoJournal }
+export const dynamoDeleter: RemoteKind<DynamoResource, DynamoConfig> & { readonly journal: JournalCodec<DynamoResource, DynamoConfig> } = { ...batchDeleter('dynamodb', dynamoBatch), journal: dynamoJournal }

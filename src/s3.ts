@@ -213,4 +213,4 @@ export const s3Journal: JournalCodec<S3Resource, S3Config> = {
  * scope.trackRemote(s3Deleter, s3Resource('s3Object', { bucket: 'scratch-bucket', key: 'tmp/a' }, config))
  * ```
  */
-export const s3Deleter: RemoteKind<S3Resource, S3Config> = { ...batchDeleter('s3', s3Batch), journal: s3Journal }
+export const s3Deleter: RemoteKind<S3Resource, S3Config> & { readonly journal: JournalCodec<S3Resource, S3Config> } = { ...batchDeleter('s3', s3Batch), journal: s3Journal }
