@@ -1,7 +1,7 @@
-// One watch list per process (globalThis), so two copies of the module share it.
-const KEY = Symbol.for('middy-cleanup.watched')
-const g = globalThis as { [KEY]?: Map<string, () => number> }
-export const watched: Map<string, () => number> = g[KEY] ??= new Map()
+import { processSlot } from '../process-state.js'
+
+// One watch list per process (globalThis), so two copies of the package share it.
+const watched = (): Map<string, () => number> => processSlot('watched', () => new Map<string, () => number>())
 
 /**
  * Puts a module-level value on the leak detector's watch list: with
@@ -25,14 +25,22 @@ export const watch = (name: string, size: () => number): (() => void) => {
   if (typeof size !== 'function') {
     throw new TypeError(`middy-cleanup: watch('${name}', size) needs a function returning a number; got ${typeof size}. Pass e.g. watch('${name}', () => ${name}.length).`)
   }
-  watched.set(name, size)
-  return () => { if (watched.get(name) === size) watched.delete(name) }
+  const list = watched()
+  list.set(name, size)
+  return () => { if (list.get(name) === size) list.delete(name) }
 }
 
-/** Reads every watched value; a watcher that throws or returns a non-number is skipped. */
+/**
+ * Reads every watched value; a watcher that throws or returns a non-number is skipped.
+ *
+ * @example
+ * ```ts
+ * const before = readWatched() // Map { 'seenFiles' => 3 }
+ * ```
+ */
 export const readWatched = (): Map<string, number> => {
   const values = new Map<string, number>()
-  for (const [name, size] of watched) {
+  for (const [name, size] of watched()) {
     try {
       const v = size()
       if (typeof v === 'number' && Number.isFinite(v)) values.set(name, v)
