@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { threadId } from 'node:worker_threads'
-import { invocationDirName, ownerIsDead, processIdentity, processStart, sweepStaleInvocationDirs } from '../src/files.js'
+import { invocationDirName, ownerIsDead, processIdentity, processStart } from '../src/files.js'
+import { sweepStaleInvocationDirs } from '../src/sweep.js'
 
 // The kernel's view, read here independently of src/files.ts.
 const startOf = (pid: number | 'self'): string => { const s = readFileSync(`/proc/${pid}/stat`, 'latin1'); return s.slice(s.lastIndexOf(')') + 2).split(' ')[19]! }

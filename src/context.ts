@@ -1,16 +1,15 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
-import type { CleanupScope } from './scope.js'
+import { type CleanupScope, coreOf } from './scope.js'
+import { scopeStorage } from './scope-als.js'
 
-// One store per process (globalThis), so two copies of the module agree on the current scope.
-const KEY = Symbol.for('middy-cleanup.als')
-const g = globalThis as { [KEY]?: AsyncLocalStorage<CleanupScope> }
-const als: AsyncLocalStorage<CleanupScope> = g[KEY] ??= new AsyncLocalStorage<CleanupScope>()
-
-/** @internal Makes `scope` current for the rest of this invocation's async call tree. */
-export const enterScope = (scope: CleanupScope): void => { als.enterWith(scope) }
-
-/** @internal Runs `fn` with `scope` as the current scope. */
-export const runInScope = <T>(scope: CleanupScope, fn: () => T): T => als.run(scope, fn)
+/**
+ * @internal Makes `scope` current for the rest of this invocation's async call tree.
+ *
+ * @example
+ * ```ts
+ * enterScope(request.context.cleanup)
+ * ```
+ */
+export const enterScope = (scope: CleanupScope): void => { scopeStorage.enterWith(scope) }
 
 /**
  * The current invocation's {@link CleanupScope}, from anywhere in its async call
@@ -27,7 +26,7 @@ export const runInScope = <T>(scope: CleanupScope, fn: () => T): T => als.run(sc
  * ```
  */
 export const currentScope = (): CleanupScope => {
-  const scope = als.getStore()
+  const scope = scopeStorage.getStore() as CleanupScope | undefined
   if (scope === undefined || scope.state === 'disposed') {
     throw new Error('middy-cleanup: currentScope() was called outside an invocation (no cleanup() middleware is running here, or this invocation has already been cleaned up). Call it from handler code of a middy().use(cleanup()) handler, or inside scope.run(fn) for a standalone CleanupScope.')
   }
@@ -69,5 +68,5 @@ export const invocationLocal = <T>(factory: () => T): InvocationLocal<T> => {
     throw new TypeError(`middy-cleanup: invocationLocal() needs a factory function; got ${typeof factory}. Pass e.g. invocationLocal(() => new Map()).`)
   }
   const key = {}
-  return { get: () => currentScope().local(key, factory) }
+  return { get: () => coreOf(currentScope()).local(key, factory) }
 }

@@ -1,10 +1,10 @@
 import { type Stats, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
-import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises'
+import { lstat, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { CleanupConfigError, CleanupDeclarationError } from './errors.js'
-import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal } from './journal.js'
+import type { PathItem } from './tracked.js'
 
 // Per-invocation directories are named
 //   middy-cleanup-<pid>-<threadId>-t<start>-n<pidns>-<random>
@@ -23,6 +23,7 @@ const LEGACY_DIR_PATTERN = /^middy-cleanup-(\d+)-(\d+)-[0-9a-z]{16}$/
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
 // 16 characters of base 36 from the Web Crypto RNG (82 bits): unguessable, and
 // no node:crypto load at cold start.
+/** @internal 16 random base-36 characters (see above). */
 export const uniqueName = (): string => {
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
   let name = ''
@@ -53,6 +54,31 @@ export const invocationDirName = (): string => {
   const { start, ns } = processIdentity()
   return `${DIR_PREFIX}${process.pid}-${threadId}-t${start}-n${ns}-${uniqueName()}`
 }
+
+/**
+ * @internal A new per-invocation directory's item, named before it exists (so one whose
+ * creation is interrupted is still removed). Bookkeeping (covers 0): it holds the temp
+ * files and the journal, it is not a declaration.
+ *
+ * @example
+ * ```ts
+ * const dir = newInvocationDir() // { real: '/tmp/middy-cleanup-42-0-t123-n456-…', covers: 0, … }
+ * ```
+ */
+export const newInvocationDir = (): PathItem => {
+  const real = join(realTmpdir(), invocationDirName())
+  return { type: 'path', kind: 'path', id: `dir:${real}`, real, roots: [realTmpdir()], attempts: 0, covers: 0 }
+}
+
+/**
+ * @internal The item of a declared path (`path`, `tempFile`, `tempDir`): it counts as one resource.
+ *
+ * @example
+ * ```ts
+ * pathItem('/tmp/out.jpg', ['/tmp'])
+ * ```
+ */
+export const pathItem = (real: string, roots: readonly string[]): PathItem => ({ type: 'path', kind: 'path', id: real, real, roots, attempts: 0, covers: 1 })
 
 const lexists = (p: string): boolean => { try { lstatSync(p); return true } catch { return false } }
 
@@ -121,47 +147,6 @@ export const checkAllowedRoots = (roots: readonly string[], owner = 'cleanup'): 
   return real
 })
 
-/** Longest name a file system takes for one path component (NAME_MAX on Linux, macOS). */
-const NAME_MAX_BYTES = 255
-const RANDOM_CHARS = 16
-
-const describeValue = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-
-/**
- * Validates the options of `tempFile()` / `tempDir()` at the call: an object or
- * nothing, known keys only, a prefix/suffix without separators, and a name that fits
- * NAME_MAX with the 16 random characters. Throws {@link CleanupDeclarationError}
- * naming the argument and the fix.
- */
-export const checkTempOptions = (method: 'tempFile' | 'tempDir', options: unknown): { prefix: string, suffix: string } => {
-  const known = method === 'tempFile' ? ['prefix', 'suffix'] : ['prefix']
-  const example = method === 'tempFile' ? "{ prefix: 'thumb-', suffix: '.jpg' }" : "{ prefix: 'unzip-' }"
-  if (options === undefined) return { prefix: '', suffix: '' }
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() takes an options object like ${example} or nothing; got ${describeValue(options)}. Call ${method}() or ${method}(${example}).`)
-  }
-  const o = options as Record<string, unknown>
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw new CleanupDeclarationError(`cleanup: ${method}() got an unknown option '${key}'. Known: ${known.join(', ')}. Check the spelling, e.g. ${method}(${example}).`)
-  }
-  const affix = (name: 'prefix' | 'suffix'): string => {
-    const v = o[name]
-    if (v === undefined) return ''
-    if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
-      throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v) ?? describeValue(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
-    }
-    return v
-  }
-  const prefix = affix('prefix')
-  const suffix = affix('suffix')
-  const bytes = Buffer.byteLength(prefix) + Buffer.byteLength(suffix)
-  if (bytes > NAME_MAX_BYTES - RANDOM_CHARS) {
-    const named = [prefix !== '' ? 'prefix' : '', suffix !== '' ? 'suffix' : ''].filter((n) => n !== '').join(', ')
-    throw new CleanupDeclarationError(`cleanup: ${method}({ ${named} }) is too long: a file name is at most ${NAME_MAX_BYTES} bytes and the random part takes ${RANDOM_CHARS}, so ${method === 'tempFile' ? 'prefix + suffix' : 'prefix'} may have at most ${NAME_MAX_BYTES - RANDOM_CHARS} bytes (UTF-8); got ${bytes}. Shorten it, e.g. ${method}(${example}).`)
-  }
-  return { prefix, suffix }
-}
-
 /** Validates a `path()` declaration; returns the real path (real parent + last component) that will be removed. */
 export const checkPath = (p: unknown, roots: readonly string[]): string => {
   if (typeof p !== 'string' || p.trim() === '') {
@@ -192,19 +177,6 @@ export const removePath = async (real: string, roots: readonly string[]): Promis
     throw new CleanupDeclarationError(`cleanup: refused to remove '${real}': it now resolves to '${again}', outside allow.paths`)
   }
   await rm(again, { recursive: true, force: true, maxRetries: 2 })
-}
-
-export const createTempFile = async (dir: string, prefix = '', suffix = ''): Promise<string> => {
-  const file = join(dir, `${prefix}${uniqueName()}${suffix}`)
-  const fh = await open(file, 'wx', 0o600)
-  await fh.close()
-  return file
-}
-
-export const createTempDir = async (dir: string, prefix = ''): Promise<string> => {
-  const sub = join(dir, `${prefix}${uniqueName()}`)
-  await mkdir(sub, { mode: 0o700 })
-  return sub
 }
 
 /** False only on proof that no process has `pid` (ESRCH); EPERM means one exists. */
@@ -245,48 +217,29 @@ export const ownerIsDead = (name: string, mtimeMs: number): boolean => {
   return !pidExists(pid)
 }
 
-/** What the start-of-process sweep did: dirs removed, and journals it found but did not obey. */
-export interface SweepResult {
-  removed: string[]
-  /** one line per journal without a replayable entry that was ignored, truncated or had malformed lines */
-  notes: string[]
-}
-
-const journalNote = (dir: string, j: JournalRead): string | undefined => {
-  if (j.ignored !== undefined) return `${join(dir, JOURNAL_FILE)} ignored: ${j.ignored}`
-  const parts: string[] = []
-  if (j.malformed > 0) parts.push(`${j.malformed} malformed line(s) skipped`)
-  if (j.truncated) parts.push(`truncated at the cap (${JOURNAL_MAX_BYTES / 1024 / 1024} MiB, ${JOURNAL_MAX_ENTRIES} entries): the rest is not replayed`)
-  return parts.length === 0 ? undefined : `${join(dir, JOURNAL_FILE)}: ${parts.join('; ')}`
-}
-
 /**
- * Removes the per-invocation directories in os.tmpdir() whose owner is provably
- * dead (crash, timeout, hard kill: Lambda keeps /tmp); see ownerIsDead. Only real
- * directories (lstat: never a symlink) owned by this uid are touched. A directory
- * whose journal lists remote resources is handed to `onJournal` (which deletes the
- * allowed ones, then the directory) and left alone when there is none.
+ * The per-invocation directories in os.tmpdir() whose owner is provably dead (crash,
+ * timeout, hard kill: Lambda keeps /tmp); see ownerIsDead. Only real directories
+ * (lstat: never a symlink) owned by this uid. What to do with them (their journals)
+ * is the sweep's.
+ *
+ * @example
+ * ```ts
+ * for (const dir of await deadOwnersDirs()) console.log('stale:', dir)
+ * ```
  */
-export const sweepStaleInvocationDirs = async (onJournal?: (dir: string, journal: JournalRead) => void): Promise<SweepResult> => {
+export const deadOwnersDirs = async (): Promise<string[]> => {
   const root = realTmpdir()
-  const result: SweepResult = { removed: [], notes: [] }
   let names: string[]
-  try { names = await readdir(root) } catch { return result }
+  try { names = await readdir(root) } catch { return [] }
   const uid = process.getuid?.()
-  await Promise.all(names.map(async (name) => {
-    if (!DIR_PATTERN.test(name) && !LEGACY_DIR_PATTERN.test(name)) return
+  const dead = await Promise.all(names.map(async (name) => {
+    if (!DIR_PATTERN.test(name) && !LEGACY_DIR_PATTERN.test(name)) return undefined
     const dir = join(root, name)
     let st: Stats
-    try { st = await lstat(dir) } catch { return }
-    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return
-    if (!ownerIsDead(name, st.mtimeMs)) return
-    const journal = await readJournal(dir)
-    // Replayable entries: the caller decides, with today's allow-lists; without a
-    // caller (no clients known, e.g. a shutdown flush) the dir waits for one.
-    if (journal.entries.length > 0) { onJournal?.(dir, journal); return }
-    const note = journalNote(dir, journal)
-    if (note !== undefined) result.notes.push(note)
-    try { await rm(dir, { recursive: true, force: true }); result.removed.push(dir) } catch { /* reported by the next sweep */ }
+    try { st = await lstat(dir) } catch { return undefined }
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return undefined
+    return ownerIsDead(name, st.mtimeMs) ? dir : undefined
   }))
-  return result
+  return dead.filter((d): d is string => d !== undefined)
 }

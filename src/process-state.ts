@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js'
+import type { CleanupReport } from './report.js'
 
 /**
  * The one way to hold process-wide state. The slot lives on globalThis under
@@ -36,3 +37,40 @@ export const warnOnce = (logger: Pick<Logger, 'warn'>, key: string, message: str
   warned.add(key)
   logger.warn(message)
 }
+
+/**
+ * The flush shutdown runs on SIGTERM: leftovers and proven-ended scopes (it is
+ * `flushLeftovers`). Shutdown finds it here, so it never imports the sweep.
+ *
+ * @example
+ * ```ts
+ * const report = await shutdownFlush()?.({ timeoutMs: 300, receivedSignal: 'SIGTERM' })
+ * ```
+ */
+export type ShutdownFlush = (options: { timeoutMs: number, signal?: AbortSignal, logger?: unknown, receivedSignal?: string }) => Promise<CleanupReport>
+
+const flushSlot = processSlot('flush', () => ({ flush: undefined as ShutdownFlush | undefined }))
+
+/**
+ * Hands shutdown the flush to run on SIGTERM. `cleanup()` (and a new `CleanupScope`)
+ * call it when they are created, never at module load; the last one wins (they are the
+ * same function of one copy of this package).
+ *
+ * @example
+ * ```ts
+ * registerShutdownFlush(flushLeftovers)
+ * ```
+ */
+export const registerShutdownFlush = (flush: ShutdownFlush): void => { flushSlot.flush = flush }
+
+/**
+ * The flush registered by {@link registerShutdownFlush}, or undefined when nothing of
+ * cleanup ran in this process (then there is nothing to flush).
+ *
+ * @example
+ * ```ts
+ * const flush = shutdownFlush()
+ * if (flush !== undefined) await flush({ timeoutMs: 300, receivedSignal: 'SIGTERM' })
+ * ```
+ */
+export const shutdownFlush = (): ShutdownFlush | undefined => flushSlot.flush

@@ -1,66 +1,20 @@
-import { runInScope } from './context.js'
-import { appendJournal, journalLine } from './journal.js'
-import { asyncDisposeSymbol, checkDefer, type Closeable, closerFor, describeHandle } from './disposers.js'
-import { type Work, addToWork, emptyWork, runWork } from './engine.js'
-import { describeError } from './errors.js'
-import { checkPath, checkTempOptions, createTempDir, createTempFile, invocationDirName, realTmpdir } from './files.js'
-import { type RegisteredScope, identityKey, logFailures, retryLater, state, warnOnce } from './leftovers.js'
-import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
-import { type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from './tracked.js'
-import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
+import { type Closeable, asyncDisposeSymbol, checkDefer, closerFor, describeHandle } from './disposers.js'
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { type RequestTrace, InvocationEnd } from './end-proof.js'
+import { checkPath, newInvocationDir, pathItem } from './files.js'
+import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { registerShutdownFlush } from './process-state.js'
+import type { CleanupReport, ExitPath } from './report.js'
+import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
+import { scopeStorage } from './scope-als.js'
+import { type ReportHook, ScopeCore } from './scope-core.js'
+import { flushLeftovers } from './sweep.js'
+import { type TempDirOptions, type TempFileOptions, checkTempOptions, createTempDir, createTempFile } from './temp-files.js'
+import type { RemoteDeleter, RemoteResource } from './tracked.js'
 
-/**
- * Options of {@link CleanupScope.tempFile}.
- *
- * @example
- * ```ts
- * const thumb = await context.cleanup.tempFile({ prefix: 'thumb-', suffix: '.jpg' })
- * ```
- */
-export interface TempFileOptions {
-  /** Start of the file name, e.g. `'thumb-'`. */
-  prefix?: string
-  /** End of the file name, e.g. `'.jpg'`. */
-  suffix?: string
-}
+export type { TempDirOptions, TempFileOptions } from './temp-files.js'
 
-/**
- * Options of {@link CleanupScope.tempDir}.
- *
- * @example
- * ```ts
- * const work = await context.cleanup.tempDir({ prefix: 'unzip-' })
- * ```
- */
-export interface TempDirOptions {
-  /** Start of the directory name. */
-  prefix?: string
-}
-
-/**
- * The Middy request fields a scope looks at to tell whether its invocation has ended:
- * `earlyResponse` (Middy 6/7 set it right before returning early) and the context's
- * `awsRequestId` (a later invocation of another id in a sequential runtime). Never
- * `response`: a running request has one as soon as its handler returned.
- */
-export interface RequestTrace {
-  earlyResponse?: unknown
-  context?: unknown
-}
-
-/** How an invocation scope's end was proven without it disposing itself. */
-type EndProof = 'early-response' | 'later-invocation' | 'shutdown'
-
-type ScopeState = 'active' | 'disposing' | 'disposed'
-
-const requestIdOf = (request: RequestTrace): string | undefined => {
-  const id = (request.context as { awsRequestId?: unknown } | null | undefined)?.awsRequestId
-  return typeof id === 'string' && id !== '' ? id : undefined
-}
+let coreOfScope: (scope: CleanupScope) => ScopeCore
 
 /**
  * One invocation's cleanup scope: declare temp resources on it, and they are
@@ -80,44 +34,21 @@ const requestIdOf = (request: RequestTrace): string | undefined => {
  * // leaving the block closes fh and removes file
  * ```
  */
-export class CleanupScope implements RegisteredScope {
-  /** @internal */ readonly config: ResolvedOptions
-  #state: ScopeState = 'active'
-  #items: TrackedItem[] | undefined
-  #dir: PathItem | undefined
-  #dirReady: Promise<PathItem> | undefined
-  #disposal: Promise<CleanupReport> | undefined
-  #registered = false
-  #request: RequestTrace | undefined
-  #requestId: string | undefined
-  #proof: EndProof | undefined
-  #locals: Map<object, unknown> | undefined
-  #ids: Set<string> | undefined
-  #journalLines: string[] | undefined
-  #emptyExit: ExitPath | undefined
-  /** @internal Runs after disposal, before `onReport` (leak detection adds `report.leaks` here). Never throws. */
-  beforeReport: ((report: CleanupReport) => void | Promise<void>) | undefined
+export class CleanupScope {
+  readonly #config: ResolvedOptions
+  readonly #core: ScopeCore
 
-  /**
-   * @param options - validated here: an unknown or ill-typed option throws {@link CleanupConfigError}.
-   */
+  /** @param options - validated here: an unknown or ill-typed option throws {@link CleanupConfigError}. */
   constructor (options?: CleanupOptions) {
-    this.config = resolveOptions(options)
+    const config = this.#config = resolveOptions(options)
+    this.#core = new ScopeCore({ config, newDir: newInvocationDir })
+    registerShutdownFlush(flushLeftovers)
   }
 
-  /** @internal Scope for one Middy invocation (options already validated). */
-  static forInvocation (config: ResolvedOptions, request: RequestTrace): CleanupScope {
-    const scope = new CleanupScope(config as unknown as CleanupOptions)
-    scope.#request = request
-    scope.#requestId = requestIdOf(request)
-    return scope
-  }
+  static { coreOfScope = (scope) => scope.#core }
 
   /** `'active'` until disposal starts, then `'disposing'`, then `'disposed'`. */
-  get state (): ScopeState { return this.#state }
-
-  /** @internal The per-invocation temp directory, once a temp file or dir was made. */
-  get invocationDir (): string | undefined { return this.#dir?.real }
+  get state (): ScopeCore['state'] { return this.#core.state }
 
   /**
    * Removes `p` (a file, or a directory recursively) on cleanup. Throws now, at
@@ -131,8 +62,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   path (p: string): string {
-    const real = checkPath(p, this.config.allowPaths)
-    this.#track({ type: 'path', kind: 'path', id: real, real, roots: this.config.allowPaths, attempts: 0, covers: 1 })
+    this.#core.hold(pathItem(checkPath(p, this.#config.allowPaths), this.#config.allowPaths))
     return p
   }
 
@@ -147,11 +77,10 @@ export class CleanupScope implements RegisteredScope {
    */
   async tempFile (options?: TempFileOptions): Promise<string> {
     const { prefix, suffix } = checkTempOptions('tempFile', options)
-    const dir = await this.#invocationDir()
+    const dir = await this.#core.madeDir()
+    // Its own LIFO entry (a stream declared after it is closed first); only the dir, which holds the journal, goes last.
     const file = await createTempFile(dir.real, prefix, suffix)
-    // Its own LIFO entry: a stream declared after it is closed before it is removed.
-    // Only what holds the journal, the per-invocation dir, is removed last.
-    this.#track({ type: 'path', kind: 'path', id: file, real: file, roots: dir.roots, attempts: 0, covers: 1 })
+    this.#core.hold(pathItem(file, dir.roots))
     return file
   }
 
@@ -166,9 +95,9 @@ export class CleanupScope implements RegisteredScope {
    */
   async tempDir (options?: TempDirOptions): Promise<string> {
     const { prefix } = checkTempOptions('tempDir', options)
-    const dir = await this.#invocationDir()
+    const dir = await this.#core.madeDir()
     const sub = await createTempDir(dir.real, prefix)
-    this.#track({ type: 'path', kind: 'path', id: sub, real: sub, roots: dir.roots, attempts: 0, covers: 1 })
+    this.#core.hold(pathItem(sub, dir.roots))
     return sub
   }
 
@@ -184,8 +113,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   handle<T extends Closeable> (h: T): T {
-    const close = closerFor(h)
-    this.#track({ type: 'disposer', kind: 'handle', id: describeHandle(h), run: close, attempts: 0 })
+    this.#core.hold({ type: 'disposer', kind: 'handle', run: closerFor(h), id: describeHandle(h), attempts: 0 })
     return h
   }
 
@@ -198,8 +126,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   defer (fn: () => unknown): void {
-    const run = checkDefer(fn)
-    this.#track({ type: 'disposer', kind: 'defer', id: fn.name === '' ? 'defer' : `defer ${fn.name}`, run, attempts: 0 })
+    this.#core.hold({ type: 'disposer', kind: 'defer', run: checkDefer(fn), id: fn.name === '' ? 'defer' : `defer ${fn.name}`, attempts: 0 })
   }
 
   /**
@@ -212,9 +139,7 @@ export class CleanupScope implements RegisteredScope {
    * context.cleanup.s3Object({ bucket: 'scratch-bucket', key: 'tmp/other.jpg' })
    * ```
    */
-  s3Object (target: S3ObjectTarget): void {
-    this.trackRemote(s3Deleter, s3Resource('s3Object', target, this.config))
-  }
+  s3Object (target: S3ObjectTarget): void { this.trackRemote(s3Deleter, s3Resource('s3Object', target, this.#config)) }
 
   /**
    * Sends PutObject with the scope's S3 client and deletes the object on cleanup.
@@ -226,7 +151,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   putObject (input: PutObjectInput, options?: PutObjectOptions): Promise<PutObjectOutput> {
-    return putS3Object(this, (r) => this.trackRemote(s3Deleter, r), this.config, input, options)
+    return putS3Object(this.#core, (r) => this.trackRemote(s3Deleter, r), this.#config, input, options)
   }
 
   /**
@@ -240,9 +165,7 @@ export class CleanupScope implements RegisteredScope {
    * context.cleanup.dynamoItem({ table: 'Scratch', key: { pk: { S: 'job#1' }, sk: { S: 'step' } } })
    * ```
    */
-  dynamoItem (target: DynamoItemTarget): void {
-    this.trackRemote(dynamoDeleter, dynamoResource('dynamoItem', target, this.config))
-  }
+  dynamoItem (target: DynamoItemTarget): void { this.trackRemote(dynamoDeleter, dynamoResource('dynamoItem', target, this.#config)) }
 
   /**
    * Sends PutItem (lib-dynamodb's Put for a DocumentClient) with the scope's
@@ -256,7 +179,7 @@ export class CleanupScope implements RegisteredScope {
    * ```
    */
   putItem (input: PutItemInput, options?: PutItemOptions): Promise<PutItemOutput> {
-    return putDynamoItem((r) => this.trackRemote(dynamoDeleter, r), this.config, input, options)
+    return putDynamoItem((r) => this.trackRemote(dynamoDeleter, r), this.#config, input, options)
   }
 
   /**
@@ -268,26 +191,13 @@ export class CleanupScope implements RegisteredScope {
    * ```ts
    * const redisKeys: RemoteDeleter<RemoteResource & { key: string }> = {
    *   kind: 'redis',
-   *   delete: async (resources, { signal }) => {
-   *     await redis.del(resources.map((r) => r.key), { signal })
-   *     return { cleaned: resources, failed: [], requests: 1 }
-   *   },
+   *   delete: async (resources) => { await redis.del(resources.map((r) => r.key)); return { cleaned: resources, failed: [], requests: 1 } },
    * }
    * context.cleanup.trackRemote(redisKeys, { kind: 'redis', id: `redis://${key}`, key })
    * ```
    */
   trackRemote<R extends RemoteResource> (deleter: RemoteDeleter<R>, resource: R): void {
-    const tracked = this.#track({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 } satisfies RemoteItem)
-    if (tracked) this.#journal(resource)
-  }
-
-  /** @internal Per-invocation values of `invocationLocal()`. */
-  local<T> (key: object, factory: () => T): T {
-    const locals = this.#locals ??= new Map()
-    if (locals.has(key)) return locals.get(key) as T
-    const value = factory()
-    locals.set(key, value)
-    return value
+    this.#core.holdRemote({ type: 'remote', kind: resource.kind, id: resource.id, deleter, resource, attempts: 0 })
   }
 
   /**
@@ -301,9 +211,7 @@ export class CleanupScope implements RegisteredScope {
    * await scope.run(() => processBatch()) // processBatch() may call currentScope().tempFile()
    * ```
    */
-  run<T> (fn: () => T): T {
-    return runInScope(this, fn)
-  }
+  run<T> (fn: () => T): T { return scopeStorage.run(this, fn) }
 
   /**
    * Releases everything declared, once: later calls return the same report.
@@ -315,202 +223,14 @@ export class CleanupScope implements RegisteredScope {
    * if (report.failed.length > 0) console.warn(report.failed)
    * ```
    */
-  dispose (): Promise<CleanupReport> {
-    return this.disposeAs('manual', this.config.timeoutMs)
-  }
+  dispose (): Promise<CleanupReport> { return this.#core.disposeFor('manual', this.#config.timeoutMs) }
 
   /** Same as {@link CleanupScope.dispose}, for `await using scope = new CleanupScope()`. */
-  async [Symbol.asyncDispose] (): Promise<void> {
-    await this.dispose()
-  }
+  async [Symbol.asyncDispose] (): Promise<void> { await this.dispose() }
 
-  /** @internal Disposes with a known exit path and budget. */
-  disposeAs (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
-    if (this.#disposal !== undefined) return this.#disposal
-    if (this.#state === 'disposed') return (this.#disposal = Promise.resolve(emptyReport(this.#emptyExit ?? exitPath)))
-    // "Never throws": a failure inside disposal (a hook, a bug) is logged, not rethrown
-    // into the invocation or the standalone owner awaiting it.
-    return (this.#disposal = this.#dispose(exitPath, budgetMs).then(undefined, (e: unknown) => {
-      this.config.logger.error(`cleanup: disposing the scope (exit path ${exitPath}) failed: ${describeError(e)}`)
-      return emptyReport(exitPath)
-    }))
-  }
+  /** @internal @deprecated middleware.ts until it calls {@link invocationScope}. */
+  static forInvocation (config: ResolvedOptions, request: RequestTrace): CleanupScope { return invocationScope(config, request) }
 
-  /**
-   * @internal The per-invocation fast path: when nothing was declared and no hook
-   * wants a report, ends the scope synchronously — no promise, no timer — and
-   * returns true. A later `dispose()` still returns an (empty) report.
-   */
-  endIfEmpty (exitPath: ExitPath): boolean {
-    if (this.#items !== undefined || this.#dir !== undefined || this.#disposal !== undefined ||
-      this.beforeReport !== undefined || this.config.onReport !== undefined) return false
-    this.#state = 'disposed'
-    this.#emptyExit = exitPath
-    this.#locals = undefined
-    return true
-  }
-
-  /**
-   * @internal True when this scope's invocation has provably ended without the
-   * scope disposing itself (another middleware returned early, or its cleanup was
-   * skipped): only then may anyone else dispose it. Proof is one of: Middy 6/7
-   * `'earlyResponse' in request` (set synchronously right before Middy returns), a
-   * later invocation of another request id in a sequential runtime, SIGTERM in a
-   * sequential runtime (see {@link CleanupScope.noteLaterInvocation}). Never
-   * `request.response`: an invocation still in its `after` chain has one.
-   * Standalone scopes (no request) are only ever disposed by their owner.
-   */
-  isOrphaned (): boolean {
-    if (this.#state !== 'active' || this.#request === undefined) return false
-    if (this.#proof !== undefined) return true
-    if ('earlyResponse' in this.#request) this.#proof = 'early-response'
-    return this.#proof !== undefined
-  }
-
-  /** @internal The exit path to report when someone else disposes this orphan. */
-  orphanExitPath (): ExitPath {
-    return this.#proof === 'shutdown' ? 'shutdown' : 'early-return'
-  }
-
-  /**
-   * @internal Called, in a sequential runtime only, by the `before` of a new
-   * invocation: the runtime asked for that event after this scope's invocation
-   * settled, so it has ended. A call with the same request id is a nested Middy
-   * handler (same context) inside this very invocation: no proof; nor without ids.
-   */
-  noteLaterInvocation (requestId: string | undefined): void {
-    if (this.#request === undefined || this.#proof !== undefined) return
-    if (requestId === undefined || this.#requestId === undefined || requestId === this.#requestId) return
-    this.#proof = 'later-invocation'
-  }
-
-  /** @internal Called, in a sequential runtime only, on SIGTERM: Lambda is shutting the environment down. */
-  noteShutdown (): void {
-    if (this.#request === undefined || this.#proof !== undefined) return
-    this.#proof = 'shutdown'
-  }
-
-  /**
-   * @internal The identities this scope still holds (declared paths, remote
-   * resources, its per-invocation dir): a leftover of an ended scope with one of
-   * these waits, since deleting it would delete what this scope is using.
-   */
-  heldIdentities (): Iterable<string> {
-    const held: string[] = this.#ids === undefined ? [] : [...this.#ids]
-    const dir = this.#dir?.real
-    if (dir !== undefined) held.push(dir)
-    return held
-  }
-
-  async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
-    this.#state = 'disposing'
-    const items = this.#items
-    const dir = this.#dir
-    this.#items = undefined
-    this.#dir = undefined
-    this.#dirReady = undefined
-    let report: CleanupReport
-    if (items === undefined && dir === undefined) {
-      // Nothing declared: no timer, no file system call, no promise fan-out.
-      report = emptyReport(exitPath)
-    } else {
-      const work: Work = emptyWork()
-      if (items !== undefined) for (const item of items) addToWork(work, item)
-      if (dir !== undefined) {
-        // The dir holds the journal of these: it stays until each is deleted or given up.
-        if (items !== undefined) journaledIn(dir, items.filter((i): i is RemoteItem => i.type === 'remote' && journalLine(i.resource) !== undefined))
-        addToWork(work, dir)
-      }
-      report = await runWork(work, { exitPath, budgetMs, logger: this.config.logger, retryLater })
-    }
-    if (this.#registered) state.active.delete(this)
-    this.#state = 'disposed'
-    // AsyncLocalStorage may keep this scope reachable until the next enterWith:
-    // drop per-invocation values now (get() throws on a disposed scope anyway).
-    this.#locals = undefined
-    if (this.beforeReport !== undefined) await this.beforeReport(report)
-    if (report.failed.length > 0) logFailures(this.config.logger, report)
-    const onReport = this.config.onReport
-    if (onReport !== undefined) {
-      try {
-        const r = onReport(report)
-        if (r instanceof Promise) r.catch((e: unknown) => this.config.logger.warn(`cleanup: onReport threw: ${describeError(e)}`))
-      } catch (e) {
-        this.config.logger.warn(`cleanup: onReport threw: ${describeError(e)}`)
-      }
-    }
-    return report
-  }
-
-  /** Returns true when the item is now tracked by this (active) scope. */
-  #track (item: TrackedItem): boolean {
-    if (this.#state !== 'active') { this.#late(item); return false }
-    if (item.type !== 'disposer') {
-      // Declared twice (same path, or same resource through the same client): deleted,
-      // and counted, once. The client is part of the identity: one table and key
-      // through two regions' clients are two items.
-      const ids = this.#ids ??= new Set()
-      const identity = identityKey(item)
-      if (ids.has(identity)) return false
-      ids.add(identity)
-    }
-    this.#register()
-    ;(this.#items ??= []).push(item)
-    return true
-  }
-
-  #invocationDir (): Promise<PathItem> {
-    if (this.#dirReady !== undefined) return this.#dirReady
-    const item = this.#dirItem()
-    const ready = mkdir(item.real, { recursive: true, mode: 0o700 }).then(() => item)
-    this.#dirReady = ready
-    return ready
-  }
-
-  // Registered before it exists, so a directory whose creation is interrupted is still removed.
-  #dirItem (): PathItem {
-    if (this.#dir !== undefined) return this.#dir
-    const real = join(realTmpdir(), invocationDirName())
-    const item: PathItem = { type: 'path', kind: 'path', id: `dir:${real}`, real, roots: [realTmpdir()], attempts: 0, covers: 0 }
-    if (this.#state === 'active') {
-      this.#dir = item
-      this.#register()
-    } else {
-      this.#late(item)
-    }
-    return item
-  }
-
-  // Remote declarations are journaled in the per-invocation dir (see journal.ts), in
-  // one synchronous write per tick: before the request that creates them goes out.
-  #journal (resource: RemoteResource): void {
-    const line = journalLine(resource)
-    if (line === undefined) return
-    const pending = this.#journalLines ??= []
-    pending.push(line)
-    if (pending.length > 1) return
-    const dir = this.#dirItem().real
-    queueMicrotask(() => {
-      const lines = this.#journalLines ?? []
-      this.#journalLines = undefined
-      // disposal already has these resources (and removes the dir): do not recreate it
-      if (this.#state !== 'active' || lines.length === 0) return
-      try { appendJournal(dir, lines) } catch (e) { warnOnceJournal(this.config.logger, e) }
-    })
-  }
-
-  // Code still running after its invocation timed out: throwing here would be an
-  // unhandled rejection in orphaned code, so the resource goes to the leftovers.
-  #late (item: TrackedItem): void {
-    retryLater(item)
-    this.config.logger.warn(`cleanup: ${item.kind} ${item.id} was declared after its invocation's cleanup had started (the handler kept running after a timeout?); it will be cleaned at the next invocation or at shutdown.`)
-  }
-
-  #register (): void {
-    if (this.#registered) return
-    this.#registered = true
-    state.active.add(this)
-  }
 }
 
 // Also under the registered symbol, for realms where Symbol.asyncDispose is missing.
@@ -518,6 +238,60 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
   Object.defineProperty(CleanupScope.prototype, asyncDisposeSymbol, { value: CleanupScope.prototype.dispose, writable: true, configurable: true })
 }
 
-const warnOnceJournal = (logger: ResolvedOptions['logger'], e: unknown): void =>
-  warnOnce(logger, 'journal', `cleanup: could not write the journal of temp S3 objects / DynamoDB items to /tmp (${describeError(e)}); they are still deleted on every exit path, but not after a hard kill.`)
+/**
+ * @internal @deprecated Interim members, until middleware.ts uses {@link invocationScope}
+ * and {@link coreOf} and leak detection `coreOf(scope).addReportHook`: thin aliases of the core's.
+ */
+export interface CleanupScope {
+  /** @internal @deprecated `coreOf(scope).disposeFor` */
+  disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
+  /** @internal @deprecated `coreOf(scope).endNowIfEmpty` */
+  endIfEmpty: (exitPath: ExitPath) => boolean
+  /** @internal @deprecated `coreOf(scope).isOrphaned` */
+  isOrphaned: () => boolean
+  /** @internal @deprecated `coreOf(scope).invocationDir` */
+  readonly invocationDir: string | undefined
+  /** @internal @deprecated `coreOf(scope).addReportHook`: setting it adds a hook */
+  beforeReport: ReportHook | undefined
+}
+const legacyHooks = new WeakMap<CleanupScope, ReportHook | undefined>()
+Object.defineProperties(CleanupScope.prototype, {
+  disposeAs: { value (this: CleanupScope, exitPath: ExitPath, budgetMs: number) { return coreOf(this).disposeFor(exitPath, budgetMs) }, configurable: true },
+  endIfEmpty: { value (this: CleanupScope, exitPath: ExitPath) { return coreOf(this).endNowIfEmpty(exitPath) }, configurable: true },
+  isOrphaned: { value (this: CleanupScope) { return coreOf(this).isOrphaned() }, configurable: true },
+  invocationDir: { get (this: CleanupScope) { return coreOf(this).invocationDir }, configurable: true },
+  beforeReport: {
+    get (this: CleanupScope) { return legacyHooks.get(this) },
+    set (this: CleanupScope, hook: ReportHook | undefined) {
+      legacyHooks.set(this, hook)
+      if (hook !== undefined) coreOf(this).addReportHook(hook)
+    },
+    configurable: true,
+  },
+})
 
+/**
+ * @internal The core of a scope: what the middleware, leak detection and
+ * `invocationLocal()` work with (disposeFor, endNowIfEmpty, addReportHook, local).
+ *
+ * @example
+ * ```ts
+ * coreOf(context.cleanup).addReportHook((report) => { report.leaks = [] })
+ * ```
+ */
+export const coreOf = (scope: CleanupScope): ScopeCore => coreOfScope(scope)
+
+/**
+ * @internal The scope of one Middy invocation (options already resolved): disposed by
+ * others only on proof of its end (see end-proof.ts).
+ *
+ * @example
+ * ```ts
+ * const scope = invocationScope(config, request)
+ * ```
+ */
+export const invocationScope = (config: ResolvedOptions, request: RequestTrace): CleanupScope => {
+  const scope = new CleanupScope(config as unknown as CleanupOptions)
+  coreOfScope(scope).watchEnd(new InvocationEnd(request))
+  return scope
+}

@@ -1,0 +1,94 @@
+import { processSlot } from './process-state.js'
+import type { CleanupReport, ExitPath } from './report.js'
+import { type TrackedItem, identityOf } from './tracked.js'
+
+/**
+ * What a live scope exposes to the process-wide registry: the protocol the sweep,
+ * the proof of end and shutdown use, and that two copies of this package in one
+ * process share (so its member names stay as they are).
+ *
+ * @example
+ * ```ts
+ * for (const scope of liveScopes()) if (scope.isOrphaned()) void scope.disposeFor(scope.orphanExitPath(), 500)
+ * ```
+ */
+export interface LiveScope {
+  /** true once its invocation has provably ended without it disposing itself: only then may others dispose it */
+  isOrphaned: () => boolean
+  /** the exit path to report when it is disposed as an orphan */
+  orphanExitPath: () => ExitPath
+  /** a new invocation of `requestId` started in a sequential runtime */
+  noteLaterInvocation: (requestId: string | undefined) => void
+  /** SIGTERM arrived in a sequential runtime */
+  noteShutdown: () => void
+  /** what it still holds (see {@link identityKey}), so leftovers with the same identity wait */
+  heldIdentities: () => Iterable<string>
+  /** the per-invocation directory, if created */
+  readonly invocationDir: string | undefined
+  /** disposes it (once: later calls return the same report) */
+  disposeFor: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
+}
+
+/** The process-wide state behind `Symbol.for('middy-cleanup.state')`. */
+export interface ProcessState {
+  /** scopes that declared something and have not finished disposing */
+  active: Set<LiveScope>
+  /** what a cleanup could not finish: retried by the next sweep, in declaration order */
+  leftovers: TrackedItem[]
+  /** the once-per-process sweep of dead processes' dirs has started */
+  sweptStaleDirs: boolean
+  /** the sweep running now, if any */
+  background: Promise<unknown> | undefined
+  /** the keys `warnOnce` has seen (the same set as process-state's) */
+  warned: Set<string>
+}
+
+/**
+ * @internal The registry of live scopes and the leftovers list. On globalThis: two
+ * copies of this module (two bundles, a re-import) must still see one of each.
+ *
+ * @example
+ * ```ts
+ * state.leftovers.length // what waits for the next sweep
+ * ```
+ */
+export const state: ProcessState = processSlot('state', () => ({
+  active: new Set<LiveScope>(),
+  leftovers: [],
+  sweptStaleDirs: false,
+  background: undefined,
+  warned: processSlot('warned', () => new Set<string>()),
+}))
+
+/**
+ * @internal Puts `item` on the leftovers list: the next sweep (next invocation, shutdown) retries it.
+ *
+ * @example
+ * ```ts
+ * retryLater({ type: 'disposer', kind: 'defer', id: 'defer', run: () => {}, attempts: 0 })
+ * ```
+ */
+export const retryLater = (item: TrackedItem): void => { state.leftovers.push(item) }
+
+/**
+ * Number of resources waiting on the leftovers list (for tests and metrics).
+ *
+ * @example
+ * ```ts
+ * await handler(event, context)
+ * expect(leftoverCount()).toBe(0) // everything declared was cleaned, nothing left to retry
+ * ```
+ */
+export const leftoverCount = (): number => state.leftovers.length
+
+/**
+ * @internal The identity a scope deduplicates by and a leftover is matched against:
+ * the real path, or kind + client + id.
+ *
+ * @example
+ * ```ts
+ * identityKey({ type: 'path', kind: 'path', id: '/tmp/a', real: '/tmp/a', roots: ['/tmp'], attempts: 0, covers: 1 }) // '/tmp/a'
+ * ```
+ */
+export const identityKey = (item: TrackedItem): string =>
+  item.type === 'path' ? item.real : item.type === 'remote' ? identityOf(item.resource) : item.id

@@ -1,0 +1,103 @@
+import { mkdir, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CleanupDeclarationError } from './errors.js'
+import { uniqueName } from './files.js'
+
+/**
+ * Options of `CleanupScope.tempFile`.
+ *
+ * @example
+ * ```ts
+ * const thumb = await context.cleanup.tempFile({ prefix: 'thumb-', suffix: '.jpg' })
+ * ```
+ */
+export interface TempFileOptions {
+  /** Start of the file name, e.g. `'thumb-'`. */
+  prefix?: string
+  /** End of the file name, e.g. `'.jpg'`. */
+  suffix?: string
+}
+
+/**
+ * Options of `CleanupScope.tempDir`.
+ *
+ * @example
+ * ```ts
+ * const work = await context.cleanup.tempDir({ prefix: 'unzip-' })
+ * ```
+ */
+export interface TempDirOptions {
+  /** Start of the directory name. */
+  prefix?: string
+}
+
+/** Longest name a file system takes for one path component (NAME_MAX on Linux, macOS). */
+const NAME_MAX_BYTES = 255
+const RANDOM_CHARS = 16
+
+const describeValue = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
+
+/**
+ * Validates the options of `tempFile()` / `tempDir()` at the call: an object or
+ * nothing, known keys only, a prefix/suffix without separators, and a name that fits
+ * NAME_MAX with the 16 random characters. Throws {@link CleanupDeclarationError}
+ * naming the argument and the fix.
+ */
+export const checkTempOptions = (method: 'tempFile' | 'tempDir', options: unknown): { prefix: string, suffix: string } => {
+  const known = method === 'tempFile' ? ['prefix', 'suffix'] : ['prefix']
+  const example = method === 'tempFile' ? "{ prefix: 'thumb-', suffix: '.jpg' }" : "{ prefix: 'unzip-' }"
+  if (options === undefined) return { prefix: '', suffix: '' }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new CleanupDeclarationError(`cleanup: ${method}() takes an options object like ${example} or nothing; got ${describeValue(options)}. Call ${method}() or ${method}(${example}).`)
+  }
+  const o = options as Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw new CleanupDeclarationError(`cleanup: ${method}() got an unknown option '${key}'. Known: ${known.join(', ')}. Check the spelling, e.g. ${method}(${example}).`)
+  }
+  const affix = (name: 'prefix' | 'suffix'): string => {
+    const v = o[name]
+    if (v === undefined) return ''
+    if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
+      throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v) ?? describeValue(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
+    }
+    return v
+  }
+  const prefix = affix('prefix')
+  const suffix = affix('suffix')
+  const bytes = Buffer.byteLength(prefix) + Buffer.byteLength(suffix)
+  if (bytes > NAME_MAX_BYTES - RANDOM_CHARS) {
+    const named = [prefix !== '' ? 'prefix' : '', suffix !== '' ? 'suffix' : ''].filter((n) => n !== '').join(', ')
+    throw new CleanupDeclarationError(`cleanup: ${method}({ ${named} }) is too long: a file name is at most ${NAME_MAX_BYTES} bytes and the random part takes ${RANDOM_CHARS}, so ${method === 'tempFile' ? 'prefix + suffix' : 'prefix'} may have at most ${NAME_MAX_BYTES - RANDOM_CHARS} bytes (UTF-8); got ${bytes}. Shorten it, e.g. ${method}(${example}).`)
+  }
+  return { prefix, suffix }
+}
+
+/**
+ * @internal Creates an empty file (mode 0600) with an unguessable name in `dir`.
+ *
+ * @example
+ * ```ts
+ * const file = await createTempFile(dir, 'thumb-', '.jpg')
+ * ```
+ */
+export const createTempFile = async (dir: string, prefix = '', suffix = ''): Promise<string> => {
+  const file = join(dir, `${prefix}${uniqueName()}${suffix}`)
+  const fh = await open(file, 'wx', 0o600)
+  await fh.close()
+  return file
+}
+
+/**
+ * @internal Creates an empty directory (mode 0700) with an unguessable name in `dir`.
+ *
+ * @example
+ * ```ts
+ * const sub = await createTempDir(dir, 'unzip-')
+ * ```
+ */
+export const createTempDir = async (dir: string, prefix = ''): Promise<string> => {
+  const sub = join(dir, `${prefix}${uniqueName()}`)
+  await mkdir(sub, { mode: 0o700 })
+  return sub
+}
+
