@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cleanup, type CleanupReport } from '../src/index.js'
 import { flushLeftovers, leftoverCount } from './support/internals.js'
-import { addToWork, emptyWork, runWork } from '../src/engine.js'
+import { addToPlan as addToWork, emptyPlan as emptyWork, runDisposal as runWork } from '../src/disposal.js'
 import { MAX_ATTEMPTS, type TrackedItem } from '../src/tracked.js'
 import {
   backends, countRequests, existingKeys, itemExists, putObjectsFast, uid, type BackendInfo, withBackend,
