@@ -208,7 +208,8 @@ export const multipartKind: RemoteKind<MultipartResource, S3Config> & { readonly
       : undefined,
     allowList: 'allow.s3',
     configured: (config) => config.allowS3 !== undefined,
-    revive: (entry: MultipartEntry, config) => multipartResource('journal', { ...entry }, config),
+    // an entry is { kind, ...fields }: only the fields are a declaration
+    revive: ({ bucket, key, uploadId }: MultipartEntry, config) => multipartResource('journal', { bucket, key, uploadId }, config),
     show: (entry: MultipartEntry) => multipartId(entry.bucket, entry.key, entry.uploadId),
   },
 }
