@@ -1,23 +1,43 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { setMaxListeners } from 'node:events'
 import { CleanupDeadlineError } from './errors.js'
+import { processSlot } from './process-state.js'
 
 // Background work (the sweep an invocation's `before` starts) may outlive that
 // invocation: its deadlines must never keep the process alive. One store per
-// process (globalThis), so two copies of the module agree.
-const KEY = Symbol.for('middy-cleanup.background')
-const g = globalThis as { [KEY]?: AsyncLocalStorage<true> }
-const background: AsyncLocalStorage<true> = g[KEY] ??= new AsyncLocalStorage<true>()
+// process (the 'middy-cleanup.background' slot), so two copies of the module agree;
+// made on first use, not at module load.
+const background = (): AsyncLocalStorage<true> => processSlot('background', () => new AsyncLocalStorage<true>())
 
 /**
  * @internal Runs `fn` as background work: a {@link Deadline} made in its async call
  * tree does not hold the event loop (unref'd timers).
+ *
+ * @example
+ * ```ts
+ * void runInBackground(() => flushLeftovers({ timeoutMs: 500 })) // never keeps the process alive
+ * ```
  */
-export const runInBackground = <T>(fn: () => T): T => background.run(true, fn)
+export const runInBackground = <T>(fn: () => T): T => background().run(true, fn)
 
-/** @internal True inside {@link runInBackground}. */
-export const inBackground = (): boolean => background.getStore() === true
+/**
+ * @internal True inside {@link runInBackground}.
+ *
+ * @example
+ * ```ts
+ * const hold = !inBackground() // what a Deadline does by default
+ * ```
+ */
+export const inBackground = (): boolean => background().getStore() === true
 
+/**
+ * @internal Options of a {@link Deadline}.
+ *
+ * @example
+ * ```ts
+ * new Deadline(300, undefined, { hold: false }) // a budget that never keeps the process alive
+ * ```
+ */
 export interface DeadlineOptions {
   /**
    * Keep the event loop alive (a ref'd timer) until the deadline settles — for
@@ -37,6 +57,12 @@ export interface DeadlineOptions {
  * exit mid-invocation, e.g. while a backoff or a `send()` that never settles is
  * pending) and unref'd otherwise; `clear()` drops it, so a settled deadline never
  * keeps a process alive.
+ *
+ * @example
+ * ```ts
+ * const deadline = new Deadline(1500)
+ * try { await deadline.race(client.send(command, { abortSignal: deadline.signal })) } finally { deadline.clear() }
+ * ```
  */
 export class Deadline {
   readonly at: number
@@ -137,7 +163,14 @@ export class Deadline {
   }
 }
 
-/** Sleeps `ms`, or less when the signal fires (resolves either way, never rejects). Unref'd: prefer `deadline.sleep`. */
+/**
+ * Sleeps `ms`, or less when the signal fires (resolves either way, never rejects). Unref'd: prefer `deadline.sleep`.
+ *
+ * @example
+ * ```ts
+ * await sleep(50, controller.signal)
+ * ```
+ */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
   if (signal?.aborted) { resolve(); return }
   const t = setTimeout(done, ms)

@@ -103,10 +103,26 @@ export interface CleanupReport {
   leaks?: LeakFinding[]
 }
 
+/**
+ * @internal A report of nothing done yet, for `exitPath`.
+ *
+ * @example
+ * ```ts
+ * const report = emptyReport('manual') // { exitPath: 'manual', resources: 0, cleaned: 0, failed: [], … }
+ * ```
+ */
 export const emptyReport = (exitPath: ExitPath): CleanupReport => ({
   exitPath, resources: 0, cleaned: 0, failed: [], requests: 0, durationMs: 0, leftovers: 0, deferred: 0,
 })
 
+/**
+ * @internal Adds `other`'s counts and failures to `into` (its exit path and duration stay); returns `into`.
+ *
+ * @example
+ * ```ts
+ * const total = [sweep, flush].reduce(mergeReports, emptyReport('leftovers'))
+ * ```
+ */
 export const mergeReports = (into: CleanupReport, other: CleanupReport): CleanupReport => {
   into.resources += other.resources
   into.cleaned += other.cleaned
