@@ -104,6 +104,12 @@ const shown = (v: unknown): string => {
 /**
  * @internal Whatever was thrown (an Error, a non-Error, null, an object whose
  * getters throw) as the plain `{ name, message, code? }` of a report. Never throws.
+ *
+ * @example
+ * ```ts
+ * toFailureReason(Object.assign(new Error('denied'), { code: 'AccessDenied' })) // { name: 'Error', message: 'denied', code: 'AccessDenied' }
+ * toFailureReason(42) // { name: 'NonError', message: '42' }
+ * ```
  */
 export const toFailureReason = (error: unknown): import('./report.js').FailureReason => {
   try {
@@ -124,7 +130,14 @@ export const toFailureReason = (error: unknown): import('./report.js').FailureRe
   }
 }
 
-/** Formats any thrown value (Error or not, or a report's plain reason) for a log line. Never throws. */
+/**
+ * Formats any thrown value (Error or not, or a report's plain reason) for a log line. Never throws.
+ *
+ * @example
+ * ```ts
+ * logger.warn(`cleanup: onReport threw (${describeError(e)})`) // 'TypeError: x is undefined'
+ * ```
+ */
 export const describeError = (error: unknown): string => {
   const r = toFailureReason(error)
   if (r.name === 'NonError') return `non-Error thrown: ${r.message}`

@@ -48,7 +48,16 @@ const SAFE = Symbol.for('middy-cleanup.safe-logger')
 const LEVELS = ['warn', 'error', 'debug', 'info'] as const
 type Level = typeof LEVELS[number]
 
-/** A logger whose methods never throw and never leave a rejected promise behind. */
+/**
+ * A logger whose methods never throw and never leave a rejected promise behind: what
+ * {@link resolveLogger} returns, so the package can log from anywhere on the way out.
+ *
+ * @example
+ * ```ts
+ * const logger: SafeLogger = resolveLogger(options.logger, 'cleanup')
+ * logger.warn('cleanup: …') // never throws, whatever the configured logger does
+ * ```
+ */
 export interface SafeLogger extends Logger {
   warn (message: string, ...extra: unknown[]): void
   error (message: string, ...extra: unknown[]): void
@@ -57,6 +66,14 @@ export interface SafeLogger extends Logger {
   readonly [SAFE]: true
 }
 
+/**
+ * True for an object with `warn()` and `error()` methods (console, a Powertools Logger).
+ *
+ * @example
+ * ```ts
+ * isLogger(console) // true; isLogger({ warn () {} }) // false
+ * ```
+ */
 export const isLogger = (value: unknown): value is Logger =>
   typeof value === 'object' && value !== null &&
   typeof (value as Logger).warn === 'function' && typeof (value as Logger).error === 'function'
@@ -99,7 +116,12 @@ const silent: SafeLogger = safe(() => () => undefined)
  * Validates the `logger` option and returns a {@link SafeLogger}: `undefined` is
  * `console`, `false` is silent, a function gets warn/error/info lines. Every part
  * of the package (shutdown included) gets its logger through here, so none can
- * throw into an invocation.
+ * throw into an invocation. `owner` names the caller in the error message.
+ *
+ * @example
+ * ```ts
+ * const logger = resolveLogger(options.logger, 'shutdown') // throws CleanupConfigError for { logger: {} }
+ * ```
  */
 export const resolveLogger = (value: unknown, owner: string): SafeLogger => {
   if (value === undefined) value = console

@@ -109,7 +109,7 @@ export interface ResolvedOptions {
   readonly extra: Readonly<Record<string, unknown>>
 }
 
-export const defaults = {
+const defaults = {
   timeoutMs: 2000,
   safetyMarginMs: 50,
   failOnCleanupError: false,

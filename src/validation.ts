@@ -115,6 +115,11 @@ export const closestKey = (name: string, known: readonly string[]): string | und
  * - `'key'` (declarations; `where` says which): `cleanup: s3Object({ verison }): unknown key 'verison' — did you mean versionId? Known keys: bucket, key, versionId, ….`
  * - `'listed'` (shutdown's options, temp-file options; `where` replaces "unknown option"):
  *   `shutdown: unknown option 'timeOutMs'. Known options: timeoutMs, …. Check the spelling. Did you mean 'timeoutMs'?`
+ *
+ * @example
+ * ```ts
+ * unknownKeyMessage('shutdown', key, KNOWN, '', { style: 'listed' })
+ * ```
  */
 export type UnknownKeyStyle = 'option' | 'key' | 'listed'
 

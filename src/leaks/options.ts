@@ -4,7 +4,16 @@ import { CleanupConfigError } from '../errors.js'
 import { isRecord, typeOf, unknownKey, unknownKeyMessage } from '../validation.js'
 import type { LeakFinding } from './types.js'
 
-/** `detectLeaks` after validation. */
+/**
+ * `detectLeaks` after validation: every check's settings with its defaults filled in
+ * (`undefined` for a check turned off). `ResolvedOptions.detectLeaks` holds it.
+ *
+ * @example
+ * ```ts
+ * const c: LeakConfig | undefined = resolveOptions({ detectLeaks: { every: 10 } }).detectLeaks
+ * c?.every // 10
+ * ```
+ */
 export interface LeakConfig {
   handles: boolean
   tmp: { dir: string, maxDepth: number, maxEntries: number } | undefined
@@ -15,6 +24,14 @@ export interface LeakConfig {
   onLeak: ((finding: LeakFinding) => void) | undefined
 }
 
+/**
+ * The defaults of `detectLeaks`' settings (docs/leaks.md gives the reasons for each).
+ *
+ * @example
+ * ```ts
+ * leakDefaults.confirm // 3: a leak is reported after three sampled invocations in a row grew
+ * ```
+ */
 export const leakDefaults = {
   every: 1,
   confirm: 3,
@@ -22,7 +39,14 @@ export const leakDefaults = {
   memory: { gcs: 4, minBytesPerInvocation: 64 * 1024 },
 } as const
 
-/** The option's key in `cleanup({ detectLeaks })`. */
+/**
+ * The option's key in `cleanup({ detectLeaks })`, for messages.
+ *
+ * @example
+ * ```ts
+ * `cleanup: option '${OPTION}.every' must be a positive integer`
+ * ```
+ */
 export const OPTION = 'detectLeaks'
 const KNOWN = ['handles', 'tmp', 'memory', 'globals', 'every', 'confirm', 'onLeak']
 
