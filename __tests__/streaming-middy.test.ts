@@ -76,6 +76,7 @@ const slowSink = (probe: () => Promise<Probe>, { delayMs = 10, failAfter }: { de
   return sink
 }
 
+const frozenLogger = recordingLogger()
 const timings = process.env.MC_STREAM_TIMINGS
 /** Appends, when MC_STREAM_TIMINGS names a file, how long the body took and when cleanup ran, relative to the handler's start. */
 const record = (what: string, t: { start: number, firstChunk?: number, lastChunk?: number, cleanupStart?: number, report?: number, settled: number }): void => {
@@ -215,6 +216,54 @@ describe.each(backends())('$name', (b) => {
       expect(t.marks.handedAtCleanup).toBe(BODY.length)
       await expectGone(t.declared)
       expect(t.reports.map((r) => [r.report.exitPath, r.report.failed.length])).toEqual([['success', 1]])
+    })
+  })
+
+  describe('edge cases (Middy 7)', () => {
+    const { middy } = middyVersions.find((v) => v.major === 7)!
+    const declare = async (context: any): Promise<{ file: string, key: string }> => {
+      const file = await context.cleanup.tempFile()
+      await writeFile(file, BODY)
+      const key = `tmp/edge-${uid()}.txt`
+      await context.cleanup.putObject({ Bucket: bucket, Key: key, Body: BODY })
+      return { file, key }
+    }
+
+    it('an `after` that throws once cleanup\'s has held the body: onError cleans at once (exit path error), that error is the invocation\'s, and the cap is cancelled', async () => {
+      const reports: CleanupReport[] = []
+      const logger = recordingLogger()
+      const failure = new Error('signing the response failed')
+      let d = { file: '', key: '' }
+      const handler = middy({ executionMode: executionModeStreamifyResponse })
+        .use({ after: () => { throw failure } })
+        .use(cleanup({ s3, logger, onReport: (r) => { if (r.exitPath !== 'leftovers') reports.push(r) } }))
+        .handler(async (_e: unknown, context: any) => {
+          d = await declare(context)
+          return { statusCode: 200, body: createReadStream(d.file) }
+        })
+      // 1000 ms left: the cap would fire at 750 ms
+      await expect(handler({}, new Writable({ write: (_c, _e, cb) => cb() }), lambdaContext(1_000))).rejects.toBe(failure)
+      expect(reports.map((r) => r.exitPath)).toEqual(['error'])
+      expect(existsSync(d.file)).toBe(false)
+      expect(await objectExists(s3, bucket, d.key)).toBe(false)
+      await new Promise((resolve) => setTimeout(resolve, 800))
+      expect(reports).toHaveLength(1)
+      expect(logger.lines.filter((l) => /not over/.test(l.message))).toEqual([])
+    })
+
+    it('a frozen response (its body cannot be replaced): cleaned in `after` as before, with one warning per process', async () => {
+      const reports: CleanupReport[] = []
+      const logger = frozenLogger // one for every backend's run: the warning is said once per process
+      const handler = middy()
+        .use(cleanup({ s3, logger, onReport: (r) => { if (r.exitPath !== 'leftovers') reports.push(r) } }))
+        .handler(async (_e: unknown, context: any) => {
+          const d = await declare(context)
+          return Object.freeze({ statusCode: 200, body: createReadStream(d.file) })
+        })
+      const response = await handler({}, lambdaContext()) as { body: Readable }
+      expect(reports.map((r) => r.exitPath)).toEqual(['success'])
+      expect(logger.lines.filter((l) => /the response is a stream, but the response's body cannot be replaced/.test(l.message))).toHaveLength(1)
+      response.body.destroy()
     })
   })
 
