@@ -6,7 +6,9 @@
 // deleter (the property is about who deletes, not about a service).
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { cleanup, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
 import { INTERNAL_SCOPE_KEY } from './support/internals.js'
 import { gate, lambdaContext, middyVersions } from './support/middy.js'
@@ -66,12 +68,18 @@ describe('a leftover of an ended invocation is not deleted while a running one h
     const flaky: RemoteDeleter<RemoteResource & { key: string }> = {
       kind: 'memory',
       delete: async (resources) => {
-        if (failNext) { failNext = false; return { cleaned: [], failed: resources.map((r) => ({ resource: r, error: new Error('throttled'), retryable: true })) } }
+        if (failNext) {
+          failNext = false
+          aSending.open()
+          await bDeclared.promise
+          return { cleaned: [], failed: resources.map((r) => ({ resource: r, error: new Error('throttled'), retryable: true })) }
+        }
         for (const r of resources) live.delete(r.key)
         return { cleaned: resources, failed: [] }
       },
     }
     const key = `shared-${middy === middyVersions[0]!.middy ? 5 : middy === middyVersions[1]!.middy ? 6 : 7}`
+    const aSending = gate()
     const bDeclared = gate()
     const bRelease = gate()
     let bSawItGone = false
@@ -86,11 +94,15 @@ describe('a leftover of an ended invocation is not deleted while a running one h
       }
       return event.name
     })
-    // b declares the key and is still running; a declares it too and ends, its delete
-    // fails (retryable): the key goes to the leftovers list; c's before sweeps them.
+    // a declares the key and ends; while its delete is in flight b declares the key too
+    // and keeps running; a's delete fails (retryable): the key goes to the leftovers
+    // list; c's before sweeps them. (a ending while b already held the key sends
+    // nothing at all: the next describe.)
+    const a = handler({ name: 'a' }, lambdaContext())
+    await aSending.promise
     const b = handler({ name: 'b' }, lambdaContext())
     await bDeclared.promise
-    await handler({ name: 'a' }, lambdaContext())
+    await a
     expect(live.has(key)).toBe(true)
     await handler({ name: 'c' }, lambdaContext())
     expect(live.has(key)).toBe(true)
@@ -100,6 +112,52 @@ describe('a leftover of an ended invocation is not deleted while a running one h
     expect(live.has(key)).toBe(false)
     // the waiting leftover is settled by a later sweep (the key is gone already)
     await handler({ name: 'c' }, lambdaContext())
+    await handler({ name: 'c' }, lambdaContext())
+  })
+})
+
+describe('a resource two running invocations declared is deleted when the last of them ends', () => {
+  it.each(middyVersions)('Middy $major: a path and a remote key declared by a and by b, a ends first: both stay until b ends, then they are gone', async ({ middy }) => {
+    delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+    delete process.env.AWS_LAMBDA_RUNTIME_API
+    const live = new Set<string>()
+    const sent: string[] = []
+    const memory: RemoteDeleter<RemoteResource & { key: string }> = {
+      kind: 'memory',
+      delete: async (resources) => {
+        for (const r of resources) { sent.push(r.key); live.delete(r.key) }
+        return { cleaned: resources, failed: [] }
+      },
+    }
+    const file = join(tmpdir(), `overlap-shared-${process.pid}-${middy === middyVersions[0]!.middy ? 5 : middy === middyVersions[1]!.middy ? 6 : 7}.txt`)
+    writeFileSync(file, 'shared')
+    const key = `shared-${file}`
+    live.add(key)
+    const bDeclared = gate()
+    const bRelease = gate()
+    let bSaw: { file: boolean, key: boolean } | undefined
+    const handler = middy().use(cleanup({ logger: quiet })).handler(async (event: { name: string }, context: any) => {
+      context.cleanup.path(file)
+      context.cleanup.trackRemote(memory, { kind: 'memory', id: `memory://${key}`, key })
+      if (event.name === 'b') {
+        bDeclared.open()
+        await bRelease.promise
+        bSaw = { file: existsSync(file), key: live.has(key) }
+      }
+      return event.name
+    })
+    const b = handler({ name: 'b' }, lambdaContext())
+    await bDeclared.promise
+    await expect(handler({ name: 'a' }, lambdaContext())).resolves.toBe('a')
+    expect(existsSync(file)).toBe(true)
+    expect(sent).toEqual([])
+    await handler({ name: 'c' }, lambdaContext()) // its sweep leaves them to b too
+    bRelease.open()
+    await expect(b).resolves.toBe('b')
+    expect(bSaw).toEqual({ file: true, key: true })
+    expect(existsSync(file)).toBe(false)
+    expect(live.has(key)).toBe(false)
+    // what a handed over is settled by a later sweep (gone already: a second delete, confirmed)
     await handler({ name: 'c' }, lambdaContext())
   })
 })

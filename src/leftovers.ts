@@ -4,9 +4,9 @@
 // - process-state.ts: warnOnce, registerShutdownFlush / shutdownFlush
 // - end-proof.ts: noteInvocationStart
 // - sweep.ts: hasPendingWork, startBackgroundSweep, flushLeftovers, FlushLeftoversOptions
-// - scope-core.ts: logFailures
+// - report-notify.ts: logFailures
 export { type LiveScope as RegisteredScope, identityKey, leftoverCount, retryLater, state } from './registry.js'
 export { warnOnce } from './process-state.js'
 export { noteInvocationStart } from './end-proof.js'
 export { type FlushLeftoversOptions, flushLeftovers, hasPendingWork, startBackgroundSweep } from './sweep.js'
-export { logFailures } from './scope-core.js'
+export { logFailures } from './report-notify.js'

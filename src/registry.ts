@@ -1,3 +1,4 @@
+import { sep } from 'node:path'
 import { processSlot } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type TrackedItem, identityOf } from './tracked.js'
@@ -92,3 +93,40 @@ export const leftoverCount = (): number => state.leftovers.length
  */
 export const identityKey = (item: TrackedItem): string =>
   item.type === 'path' ? item.real : item.type === 'remote' ? identityOf(item.resource) : item.id
+
+const inside = (a: string, b: string): boolean => a.startsWith(b.endsWith(sep) ? b : `${b}${sep}`)
+
+/**
+ * @internal The items another live scope (not one of `disposing`) also holds — the same
+ * path, a path inside or around one of its paths, the same remote resource through the
+ * same client — are that scope's now: deleting them would delete what a running
+ * invocation uses. They wait on the leftovers list, without using an attempt; the rest
+ * is returned.
+ *
+ * @example
+ * ```ts
+ * const mine = waitForLiveHolders(items, [scope]) // the rest waits for the live scopes holding it
+ * ```
+ */
+export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly LiveScope[]): TrackedItem[] => {
+  if (items.length === 0) return items
+  const held = new Set<string>()
+  const heldPaths: string[] = []
+  for (const s of state.active) {
+    if (disposing.includes(s)) continue
+    for (const id of s.heldIdentities()) {
+      held.add(id)
+      if (id.startsWith(sep)) heldPaths.push(id)
+    }
+  }
+  if (held.size === 0) return items
+  const go: TrackedItem[] = []
+  for (const item of items) {
+    if (item.type === 'disposer') { go.push(item); continue }
+    const id = identityKey(item)
+    const live = held.has(id) || (item.type === 'path' && heldPaths.some((p) => inside(p, id) || inside(id, p)))
+    if (live) state.leftovers.push(item)
+    else go.push(item)
+  }
+  return go
+}

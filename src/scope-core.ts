@@ -4,9 +4,10 @@ import { describeError } from './errors.js'
 import { appendJournal, journalLine } from './journal.js'
 import type { Logger } from './logger.js'
 import { warnOnce } from './process-state.js'
-import { type LiveScope, identityKey, retryLater, state } from './registry.js'
+import { type LiveScope, identityKey, retryLater, state, waitForLiveHolders } from './registry.js'
 import type { RemoteKind } from './remote-kind.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
+import { logFailures, notifyReport } from './report-notify.js'
 import { type PathItem, type RemoteItem, type TrackedItem, journaledIn } from './tracked.js'
 
 // The scope without any service in it: what was declared (LIFO), once per identity,
@@ -195,9 +196,8 @@ export class ScopeCore implements LiveScope {
   async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
     this.#state = 'disposing'
     const { logger, onReport } = this.#settings.config
-    const items = this.#items
-    const dir = this.#dir
     const journaled = this.#journaled
+    const [items, dir] = this.#ownItems()
     this.#items = this.#dir = this.#journaled = undefined
     let report: CleanupReport
     if (items === undefined && dir === undefined) {
@@ -220,6 +220,18 @@ export class ScopeCore implements LiveScope {
     if (report.failed.length > 0) logFailures(logger, report)
     notifyReport(onReport, report, logger)
     return report
+  }
+
+  // What another live scope also holds (two invocations declared it) is that scope's
+  // to delete: handed over to the leftovers, which wait for it (G1). Alone: no work.
+  #ownItems (): [TrackedItem[] | undefined, PathItem | undefined] {
+    const items = this.#items
+    const dir = this.#dir
+    if (state.active.size < 2) return [items, dir]
+    const kept = waitForLiveHolders(dir === undefined ? items ?? [] : [...items ?? [], dir], [this])
+    const ownDir = dir !== undefined && kept[kept.length - 1] === dir ? dir : undefined
+    const own = ownDir === undefined ? kept : kept.slice(0, -1)
+    return [own.length === 0 && items === undefined ? undefined : own, ownDir]
   }
 
   // One synchronous write per tick, in the per-invocation dir: on disk before the
@@ -257,40 +269,4 @@ const runHooks = async (hooks: readonly ReportHook[], report: CleanupReport, log
   for (const hook of hooks) {
     try { await hook(report) } catch (e) { logger.warn(`cleanup: a report hook failed: ${describeError(e)}; the report is unchanged.`) }
   }
-}
-
-/**
- * @internal Calls `onReport` without awaiting it: a throw or a rejection is logged, never rethrown.
- *
- * @example
- * ```ts
- * notifyReport(config.onReport, report, config.logger)
- * ```
- */
-export const notifyReport = (onReport: ((report: CleanupReport) => unknown) | undefined, report: CleanupReport, logger: Logger): void => {
-  if (onReport === undefined) return
-  try {
-    const r = onReport(report)
-    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
-      (r as PromiseLike<unknown>).then(undefined, (e: unknown) => logger.warn(`cleanup: onReport threw: ${describeError(e)}`))
-    }
-  } catch (e) {
-    logger.warn(`cleanup: onReport threw: ${describeError(e)}`)
-  }
-}
-
-/**
- * @internal Logs what a cleanup could not clean, at most 10 reasons, with the report.
- *
- * @example
- * ```ts
- * if (report.failed.length > 0) logFailures(logger, report)
- * ```
- */
-export const logFailures = (logger: Logger, report: CleanupReport): void => {
-  const lines = report.failed.slice(0, 10).map((f) => `${f.kind} ${f.id}: ${describeError(f.error)}${f.retrying === true ? ' (will retry)' : ''}`)
-  logger.warn(
-    `cleanup: ${report.failed.length} of ${report.resources} resource(s) could not be cleaned (exit path ${report.exitPath}); ${report.leftovers} left for the next invocation: ${lines.join('; ')}${report.failed.length > 10 ? '; …' : ''}`,
-    { cleanupReport: report },
-  )
 }

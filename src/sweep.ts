@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises'
-import { join, sep } from 'node:path'
+import { join } from 'node:path'
 import { runInBackground } from './deadline.js'
 import { addToPlan, emptyPlan, runDisposal } from './disposal.js'
 import { describeError } from './errors.js'
@@ -11,9 +11,9 @@ import { type Logger, resolveLogger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { describeValue, unknownKeyMessage } from './validation.js'
 import { warnOnce } from './process-state.js'
-import { type LiveScope, identityKey, retryLater, state } from './registry.js'
+import { retryLater, state, waitForLiveHolders } from './registry.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
-import { logFailures, notifyReport } from './scope-core.js'
+import { logFailures, notifyReport } from './report-notify.js'
 import { type PathItem, type TrackedItem, journaledIn } from './tracked.js'
 
 // What earlier invocations left, cleaned at the start of a later one (in the
@@ -174,42 +174,6 @@ export const sweepStaleInvocationDirs = async (onJournal?: (dir: string, journal
     try { await rm(dir, { recursive: true, force: true }); result.removed.push(dir) } catch { /* reported by the next sweep */ }
   }))
   return result
-}
-
-const inside = (a: string, b: string): boolean => a.startsWith(b.endsWith(sep) ? b : `${b}${sep}`)
-
-/**
- * @internal The items another live scope (not one of `disposing`) also holds — the same
- * path, a path inside or around one of its paths, the same remote resource through the
- * same client — are that scope's now: deleting them would delete what a running
- * invocation uses. They wait on the leftovers list, without using an attempt; the rest
- * is returned.
- *
- * @example
- * ```ts
- * const go = waitForLiveHolders(state.leftovers.splice(0), [])
- * ```
- */
-export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly LiveScope[]): TrackedItem[] => {
-  if (items.length === 0) return items
-  const held = new Set<string>()
-  const heldPaths: string[] = []
-  for (const s of state.active) {
-    if (disposing.includes(s)) continue
-    for (const id of s.heldIdentities()) {
-      held.add(id)
-      if (id.startsWith(sep)) heldPaths.push(id)
-    }
-  }
-  if (held.size === 0) return items
-  const go: TrackedItem[] = []
-  for (const item of items) {
-    const id = identityKey(item)
-    const live = held.has(id) || (item.type === 'path' && heldPaths.some((p) => inside(p, id) || inside(id, p)))
-    if (live) state.leftovers.push(item)
-    else go.push(item)
-  }
-  return go
 }
 
 /**
