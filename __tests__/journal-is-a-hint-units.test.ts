@@ -84,6 +84,15 @@ describe('readJournal: only a regular file of ours, bounded, never blocking', ()
     expect(read.ignored).toBeUndefined()
   })
 
+  it('every built-in kind is read, multipart uploads included (the sweep replays what scopes journal)', async () => {
+    const d = dir()
+    writeFileSync(join(d, JOURNAL_FILE), `${s3Line('tmp/1')}\n{"kind":"s3-multipart","bucket":"scratch","key":"tmp/a.bin","uploadId":"u-1"}\n`)
+    expect(await readJournal(d)).toEqual({
+      ...none,
+      entries: [{ kind: 's3', bucket: 'scratch', key: 'tmp/1', versionIds: [] }, { kind: 's3-multipart', bucket: 'scratch', key: 'tmp/a.bin', uploadId: 'u-1' }],
+    })
+  })
+
   it('every journal opened is closed again, whatever it turned out to be', async () => {
     const regular = dir()
     writeFileSync(join(regular, JOURNAL_FILE), `${s3Line('tmp/1')}\n`)

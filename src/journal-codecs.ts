@@ -1,26 +1,23 @@
-import { dynamoDeleter } from './dynamodb.js'
 import * as journal from './journal.js'
+import { builtInKinds } from './kinds.js'
 import type { ResolvedOptions } from './options.js'
 import type { KindsMap } from './remote-kind.js'
-import { s3Deleter } from './s3.js'
 import type { RemoteResource } from './tracked.js'
 
 // Interim adapters: journal.ts is generic over kinds (the caller passes them), and the
-// S3 and DynamoDB codecs live on their kinds (s3Deleter.journal, dynamoDeleter.journal).
-// These keep the pre-issue-14 signatures, fixed to the built-in kinds, for the callers
-// not switched yet (sweep.ts); they go once those call journal.ts with kinds.ts' map.
+// codecs live on their kinds (s3Deleter.journal, …), listed in kinds.ts. These keep the
+// pre-issue-14 signatures, fixed to kinds.ts' built-in kinds, for the callers not
+// switched yet (sweep.ts); they go once those call journal.ts with kinds.ts' map.
 
 /**
- * The built-in journaled kinds (S3, DynamoDB): their very deleters, so a revived
- * item batches and dedupes with what scopes declared.
+ * @deprecated interim: kinds.ts' `builtInKinds` (S3 objects, DynamoDB items, multipart uploads).
  *
  * @example
  * ```ts
  * const read = await journal.readJournal(dir, builtInJournalKinds())
  * ```
  */
-export const builtInJournalKinds = (): KindsMap<ResolvedOptions> =>
-  new Map<string, typeof s3Deleter | typeof dynamoDeleter>([['s3', s3Deleter], ['dynamodb', dynamoDeleter]]) as KindsMap<ResolvedOptions>
+export const builtInJournalKinds = (): KindsMap<ResolvedOptions> => builtInKinds
 
 /**
  * @deprecated interim: a journal line of the built-in kinds, as journal.ts returns it.
@@ -34,14 +31,14 @@ export type JournalEntry =
   | { kind: 's3', bucket: string, key: string, versionIds: string[] }
   | { kind: 'dynamodb', table: string, key: Record<string, unknown>, doc: boolean }
 /**
- * @deprecated interim: an allow-list replay lacked.
+ * @deprecated interim: an allow-list replay lacked (named as the option is).
  *
  * @example
  * ```ts
  * const missing: UnconfiguredService = 'allow.s3'
  * ```
  */
-export type UnconfiguredService = 'allow.s3' | 'allow.dynamodb'
+export type UnconfiguredService = 'allow.s3' | 'allow.dynamodb' | (string & {})
 type Read = journal.JournalRead & { entries: JournalEntry[] }
 type Revived = { items: journal.Revived['items'], refused: string[], unconfigured: UnconfiguredService[] }
 
