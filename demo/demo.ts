@@ -6,7 +6,7 @@ import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/clien
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { existsSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import { cleanup, INTERNAL_DISPOSE_KEY, type CleanupReport } from '../src/index.js'
+import { cleanOnEarlyReturn, cleanup, type CleanupReport } from '../src/index.js'
 import { startEmbedded } from '../test-support/servers.mjs'
 
 // The SDK warns once that Node 20 support ends; the demo runs on any supported Node.
@@ -90,10 +90,10 @@ const main = async (): Promise<void> => {
     { path: 'onError returns a response, cleanup() first', run: async (d) => JSON.stringify(await middy().use(cleanup(options)).use({ onError: () => ({ statusCode: 500 }) }).handler(async (_e: unknown, c: any) => { await work(c, d); throw new Error('x') })({}, context())) },
     { path: 'early return from before (cache hit)', run: async (d) => String(await middy().use(cleanup(options)).use({ before: async (r: any) => { await work(r.context, d); return 'cached' } }).handler(async () => 'fresh')({}, context())) },
     {
-      path: 'early return, cooperative middleware',
-      run: async (d) => String(await middy().use(cleanup(options)).use({
-        before: async (r: any) => { await work(r.context, d); await r.internal[INTERNAL_DISPOSE_KEY](); return 'cached' },
-      }).handler(async () => 'fresh')({}, context())),
+      path: 'early return, wrapped in cleanOnEarlyReturn()',
+      run: async (d) => String(await middy().use(cleanup(options)).use(cleanOnEarlyReturn({
+        before: async (r: any) => { await work(r.context, d); return 'cached' },
+      })).handler(async () => 'fresh')({}, context())),
     },
     {
       path: '2 concurrent invocations',
