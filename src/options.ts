@@ -102,11 +102,6 @@ export interface ResolvedOptions {
   readonly dynamodb: SdkClientLike | undefined
   /** `detectLeaks` validated; undefined when detection is off (the default) */
   readonly detectLeaks: LeakConfig | undefined
-  /**
-   * @deprecated `{ detectLeaks }`, for the leak detector until it reads `detectLeaks`;
-   * removed then. Not enumerable.
-   */
-  readonly extra: Readonly<Record<string, unknown>>
 }
 
 const defaults = {
@@ -255,7 +250,6 @@ export const resolveOptions = (options: unknown): ResolvedOptions => {
     allowPaths: frozen(allowPaths)!, allowS3: frozen(allow.s3), allowDynamodb: frozen(allow.dynamodb),
     s3, dynamodb, detectLeaks,
   }
-  Object.defineProperty(config, 'extra', { value: Object.freeze({ [LEAK_OPTION]: detectLeaks }) })
   resolved.add(config)
   return Object.freeze(config) as ResolvedOptions
 }
