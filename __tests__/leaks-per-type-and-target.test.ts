@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { cleanup, type LeakFinding } from '../src/index.js'
 import { leakStats } from '../src/leaks/detector.js'
 import { HandleJudge } from '../src/leaks/handles.js'
-import type { FdInfo } from '../src/leaks/probes.js'
+import type { FdInfo } from '../src/leaks/fds.js'
 import { backends } from './support/backends.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 import { closeSocket, connectTo, recorder, type ServerChild, startServer } from './fixtures/leaks-support.js'
@@ -164,7 +164,11 @@ describe('HandleJudge on synthetic readings (what /proc/self/fd and getActiveRes
   })
 })
 
-describe('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket churn (real S3 server, each Middy major)', () => {
+// In a sequential Lambda runtime a sampled invocation that directly follows another
+// starts from that one's end reading (src/leaks/detector.ts): both ways are proven.
+const runtimes: Array<[string, boolean]> = [['off Lambda', false], ['in a sequential Lambda runtime', true]]
+
+describe.each(runtimes)('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket churn (real S3 server, each Middy major), %s', (_where, sequential) => {
   // fauxqs (a real S3 emulator that keeps connections alive, as AWS endpoints do; moto
   // answers `Connection: close`) behind a relay in a child process that closes one idle
   // pooled connection on command
@@ -175,7 +179,11 @@ describe('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket c
   interface ChurnRun { foundAt: number | null, pooledSockets: number, serverClosed: number, finding?: LeakFinding, allFindings: LeakFinding[] }
   const run = (major: number, mode: 'fresh' | 'churn'): Promise<ChurnRun> => new Promise((resolve, reject) => {
     const script = fileURLToPath(new URL('./fixtures/leaks-churn.ts', import.meta.url))
-    const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', script, String(major), mode, String(relay.port), String(relay.control)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const env = { ...process.env }
+    delete env.AWS_LAMBDA_MAX_CONCURRENCY
+    if (sequential) env.AWS_LAMBDA_RUNTIME_API = '127.0.0.1:9'
+    else delete env.AWS_LAMBDA_RUNTIME_API
+    const child = spawn(process.execPath, ['--import', 'tsx', '--no-warnings', script, String(major), mode, String(relay.port), String(relay.control)], { stdio: ['ignore', 'pipe', 'inherit'], env })
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.once('error', reject)
@@ -198,7 +206,19 @@ describe('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket c
   })
 })
 
-describe('property: random unrelated churn around a steady leak of one type', () => {
+describe.each(runtimes)('property: random unrelated churn around a steady leak of one type, %s', (_where, sequential) => {
+  const saved = { api: process.env.AWS_LAMBDA_RUNTIME_API, max: process.env.AWS_LAMBDA_MAX_CONCURRENCY }
+  beforeAll(() => {
+    delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
+    if (sequential) process.env.AWS_LAMBDA_RUNTIME_API = '127.0.0.1:9'
+    else delete process.env.AWS_LAMBDA_RUNTIME_API
+  })
+  afterAll(() => {
+    if (saved.api === undefined) delete process.env.AWS_LAMBDA_RUNTIME_API
+    else process.env.AWS_LAMBDA_RUNTIME_API = saved.api
+    if (saved.max !== undefined) process.env.AWS_LAMBDA_MAX_CONCURRENCY = saved.max
+  })
+
   // Churn actions, run inside an invocation. "old" handles were opened before the first
   // invocation (an earlier pool, a file opened at init); "rotating" ones live from one
   // invocation to the next (a pool replacing its connection, a log file reopened).

@@ -1,9 +1,11 @@
+import { detectEnvironment } from '../environment.js'
 import type { Logger } from '../logger.js'
 import type { CleanupReport } from '../report.js'
 import { MemoryJudge, TmpJudge, WatchJudge, handleFinding } from './findings.js'
 import { HandleJudge } from './handles.js'
 import type { LeakConfig } from './options.js'
-import { activeHandles, type FdInfo, listTmpCached, openFds } from './probes.js'
+import { type FdInfo, openFdCount, openFds } from './fds.js'
+import { activeHandles, listTmpCached } from './probes.js'
 import { describeSafely, publishFinding, warnSafely } from './publish.js'
 import { leakShared, observeGc } from './shared.js'
 import type { LeakFinding } from './types.js'
@@ -78,6 +80,8 @@ export class LeakDetector {
   readonly #tmp: TmpJudge | undefined
   readonly #watched: WatchJudge
   readonly #memory: MemoryJudge | undefined
+  /** the descriptors read after the last sampled invocation's cleanup, and that invocation's epoch */
+  #lastEnd: { fds: Map<number, FdInfo>, epoch: number } | undefined
 
   constructor (config: LeakConfig, logger: Logger) {
     this.#config = config
@@ -115,10 +119,23 @@ export class LeakDetector {
     return {
       epoch: leakShared().epoch,
       handles: c.handles ? activeHandles() : undefined,
-      fds: c.handles ? openFds() : undefined,
+      fds: c.handles ? this.#startFds() : undefined,
       tmp: c.tmp === undefined ? undefined : listTmpCached(c.tmp.dir, c.tmp.maxDepth, c.tmp.maxEntries),
       watched: c.globals ? readWatched() : undefined,
     }
+  }
+
+  // In a sequential Lambda runtime nothing but the runtime client runs between two
+  // invocations (the sandbox is frozen while it waits), so when this invocation follows the
+  // last sampled one directly and as many descriptors are open as after its cleanup, that
+  // reading is this one's start: one fstat pass per sampled invocation instead of two.
+  // Anywhere else (a dev server accepting connections between invocations, a test opening
+  // files) a fresh reading, which skips only the directory listing when the count allows.
+  #startFds (): Map<number, FdInfo> | undefined {
+    const last = this.#lastEnd
+    this.#lastEnd = undefined
+    if (last !== undefined && last.epoch + 1 === leakShared().epoch && detectEnvironment().sequential && openFdCount() === last.fds.size) return last.fds
+    return openFds(last?.fds)
   }
 
   /** Lets the event loop settle, then compares with `base`; updates the streaks and returns the findings. */
@@ -132,8 +149,10 @@ export class LeakDetector {
     const findings: LeakFinding[] = []
     const c = this.#config
     if (base.handles !== undefined) {
-      const v = this.#handles.judge(base.handles, activeHandles(), base.fds, base.fds === undefined ? undefined : openFds())
+      const fds = base.fds === undefined ? undefined : openFds(base.fds)
+      const v = this.#handles.judge(base.handles, activeHandles(), base.fds, fds)
       if (v !== undefined) findings.push(handleFinding(v))
+      if (fds !== undefined) this.#lastEnd = { fds, epoch: base.epoch }
     }
     if (base.tmp !== undefined && c.tmp !== undefined) {
       const f = this.#tmp?.judge(base.tmp, listTmpCached(c.tmp.dir, c.tmp.maxDepth, c.tmp.maxEntries))

@@ -1,4 +1,4 @@
-import { type FdClass, type FdInfo, fdTarget } from './probes.js'
+import { type FdClass, type FdInfo, fdTarget } from './fds.js'
 import type { HandleLeakDetails } from './types.js'
 
 // Growth is judged per type and target, never on totals: a total is the sum of

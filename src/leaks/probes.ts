@@ -1,4 +1,4 @@
-import { fstatSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { lstatSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { getHeapStatistics } from 'node:v8'
 
@@ -10,68 +10,6 @@ export const activeHandles = (): Map<string, number> => {
   const counts = new Map<string, number>()
   for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1)
   return counts
-}
-
-const FD_DIR = '/proc/self/fd'
-let fdsReadable = process.platform === 'linux'
-
-/**
- * What a descriptor is: `file` (regular file, directory, device), `socket`, `pipe`
- * (FIFOs too), `anon` (eventfd, epoll, timerfd…: anon_inode) or `other`.
- */
-export type FdClass = 'file' | 'socket' | 'pipe' | 'anon' | 'other'
-
-/** One open descriptor: its class and the identity of what it points to. */
-export interface FdInfo {
-  readonly cls: FdClass
-  /** `dev:ino` of the open object: a socket's or pipe's inode is unique while it is open; a file's is the file (whatever path opened it) */
-  readonly id: string
-}
-
-const S_IFMT = 0o170000
-const classOf = (mode: number): FdClass => {
-  switch (mode & S_IFMT) {
-    case 0o140000: return 'socket'
-    case 0o010000: return 'pipe'
-    case 0o100000: case 0o040000: case 0o020000: case 0o060000: return 'file'
-    case 0: return 'anon' // anon_inode objects have no file type bits
-    default: return 'other'
-  }
-}
-
-/** Descriptors read per sample, at most: a process with more is judged on the first ones (by number). */
-export const MAX_FDS = 4096
-
-/**
- * Open file descriptors (Linux) with what each points to, or undefined where /proc is
- * not there. One `fstat` per descriptor (~2 µs; a `readlink` costs ~5 µs): numbers
- * alone cannot tell a closed socket's number taken by a new file, the very case of
- * unrelated churn. The descriptor `readdir` itself used is closed by the time it is
- * stat'ed (EBADF), so it is not counted.
- */
-export const openFds = (): Map<number, FdInfo> | undefined => {
-  if (!fdsReadable) return undefined
-  let names: string[]
-  try {
-    names = readdirSync(FD_DIR)
-  } catch {
-    fdsReadable = false
-    return undefined
-  }
-  const fds = new Map<number, FdInfo>()
-  for (const name of names) {
-    if (fds.size >= MAX_FDS) break
-    const fd = Number(name)
-    let st
-    try { st = fstatSync(fd) } catch { continue } // closed meanwhile
-    fds.set(fd, { cls: classOf(st.mode), id: `${st.dev}:${st.ino}` })
-  }
-  return fds
-}
-
-/** Target of descriptor `fd` (a path, `socket:[…]`, `pipe:[…]`, `anon_inode:[…]`), or undefined when it closed meanwhile. */
-export const fdTarget = (fd: number): string | undefined => {
-  try { return readlinkSync(`${FD_DIR}/${fd}`) } catch { return undefined }
 }
 
 /**
