@@ -32,9 +32,15 @@ const TYPES = [
 let out = ''
 let emitted: readonly ts.Diagnostic[] = []
 
-const format = (diagnostics: readonly ts.Diagnostic[]): string => ts.formatDiagnostics(diagnostics, {
-  getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n',
-})
+// One line per distinct error (file, code, message) with its count: one missing peer type gives hundreds.
+const format = (diagnostics: readonly ts.Diagnostic[]): string => {
+  const counts = new Map<string, number>()
+  for (const d of diagnostics) {
+    const line = `${d.file === undefined ? '' : `${d.file.fileName.slice(out.length + 1)}: `}TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`
+    counts.set(line, (counts.get(line) ?? 0) + 1)
+  }
+  return [...counts].map(([line, n]) => n > 1 ? `${line} (×${n})` : line).join('\n')
+}
 
 const declarationFiles = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' })
   .filter((f) => f.endsWith('.d.ts')).map((f) => join(dir, f))
