@@ -4,8 +4,8 @@ import { runInBackground } from './deadline.js'
 import { addToPlan, emptyPlan, runDisposal } from './disposal.js'
 import { describeError } from './errors.js'
 import { deadOwnersDirs, realTmpdir } from './files.js'
-import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES } from './journal.js'
-import { type UnconfiguredService, readJournal, reviveJournal } from './journal-codecs.js'
+import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal, reviveJournal } from './journal.js'
+import { builtInKinds } from './kinds.js'
 import { noteSignal } from './end-proof.js'
 import { type Logger, resolveLogger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
@@ -112,10 +112,10 @@ const few = (list: readonly string[], by = ', '): string => `${list.slice(0, 3).
 // name; its orphaned scopes are disposed through the registry.
 const reviveDeadProcessDirs = async (o: FlushOptions, report: CleanupReport, journaled: TrackedItem[]): Promise<void> => {
   const config = o.config
-  const unconfigured = new Set<UnconfiguredService>()
+  const unconfigured = new Set<string>()
   const { removed, notes } = await sweepStaleInvocationDirs(config === undefined ? undefined : (dir, journal) => {
     // A process killed outright: delete what it declared and today's allow-lists allow, then its directory.
-    const revived = reviveJournal(journal.entries, config)
+    const revived = reviveJournal(journal.entries, builtInKinds, config)
     for (const service of revived.unconfigured) unconfigured.add(service)
     const dirItem: PathItem = { type: 'path', kind: 'path', id: `dir:${dir}`, real: dir, roots: [realTmpdir()], attempts: 0, covers: 1 }
     // Its journal stays until what it lists is deleted or given up (G3): the run that settles the last removes it.
@@ -135,8 +135,6 @@ const reviveDeadProcessDirs = async (o: FlushOptions, report: CleanupReport, jou
     o.logger.warn(`cleanup: removed ${removed.length} per-invocation temp dir(s) of processes that are gone (crash, timeout, hard kill): ${few(removed)}`)
   }
 }
-
-type JournalRead = Awaited<ReturnType<typeof readJournal>>
 
 /** What the start-of-process sweep did: dirs removed, and journals it found but did not obey. */
 export interface SweepResult {
@@ -167,7 +165,7 @@ const journalNote = (dir: string, j: JournalRead): string | undefined => {
 export const sweepStaleInvocationDirs = async (onJournal?: (dir: string, journal: JournalRead) => void): Promise<SweepResult> => {
   const result: SweepResult = { removed: [], notes: [] }
   await Promise.all((await deadOwnersDirs()).map(async (dir) => {
-    const journal = await readJournal(dir)
+    const journal = await readJournal(dir, builtInKinds)
     if (journal.entries.length > 0) { onJournal?.(dir, journal); return }
     const note = journalNote(dir, journal)
     if (note !== undefined) result.notes.push(note)
