@@ -77,6 +77,15 @@ const slowSink = (probe: () => Promise<Probe>, { delayMs = 10, failAfter }: { de
 }
 
 const frozenLogger = recordingLogger()
+
+/** The temp file's chunks, then `boom` at the fourth. */
+async function * failingChunks (file: string, boom: Error): AsyncGenerator<Buffer> {
+  let n = 0
+  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+    if (++n === 4) throw boom
+    yield chunk as Buffer
+  }
+}
 const timings = process.env.MC_STREAM_TIMINGS
 /** Appends, when MC_STREAM_TIMINGS names a file, how long the body took and when cleanup ran, relative to the handler's start. */
 const record = (what: string, t: { start: number, firstChunk?: number, lastChunk?: number, cleanupStart?: number, report?: number, settled: number }): void => {
@@ -178,15 +187,13 @@ describe.each(backends())('$name', (b) => {
       expect(t.reports.map((r) => r.report.exitPath)).toEqual(['success'])
     })
 
-    it('a body that fails half-way: the invocation fails with that very error, and is cleaned before it settles (exit path error)', async () => {
+    const failingBodies: Array<[string, (file: string, boom: Error) => unknown]> = [
+      ['a Node Readable', (file, boom) => Readable.from(failingChunks(file, boom), { objectMode: false })],
+      ...(major === 5 ? [] : [['a web ReadableStream', (file: string, boom: Error) => Readable.toWeb(Readable.from(failingChunks(file, boom), { objectMode: false }))] as [string, (file: string, boom: Error) => unknown]]),
+    ]
+    it.each(failingBodies)('%s that fails half-way: the invocation fails with that very error, and is cleaned before it settles (exit path error)', async (_what, failing) => {
       const boom = new Error('disk read failed')
-      const t = setup(async (file) => Readable.from((async function * () {
-        let n = 0
-        for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
-          if (++n === 4) throw boom
-          yield chunk
-        }
-      })(), { objectMode: false }))
+      const t = setup(async (file) => failing(file, boom))
       const sink = t.newSink()
       await expect(t.handler({}, sink.stream, lambdaContext())).rejects.toBe(boom)
       await expectGone(t.declared)
@@ -196,14 +203,16 @@ describe.each(backends())('$name', (b) => {
 
     // Node's pipeline settles as soon as its destination closed (it does not wait for the
     // source's close), so here cleanup starts at the abort but the invocation does not wait.
-    it('a reader that goes away half-way (the response stream fails): the body is not read on, the invocation fails, and cleanup starts at once (exit path error)', async () => {
-      const t = setup(async (file) => createReadStream(file, { highWaterMark: CHUNK }))
+    it.each(bodies.filter(([what]) => !what.includes('S3')))('%s whose reader goes away half-way (the response stream fails): the body is not read on, the invocation fails, and cleanup starts at once (exit path error)', async (_what, bodyOf) => {
+      const logger = recordingLogger()
+      const t = setup(bodyOf, { extra: { logger } })
       const sink = t.newSink({ failAfter: 4 })
-      await expect(t.handler({}, sink.stream, lambdaContext())).rejects.toThrow('client went away')
+      await expect(t.handler({}, sink.stream, lambdaContext(5_000))).rejects.toThrow('client went away')
       for (let i = 0; i < 300 && t.reports.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
       await expectGone(t.declared)
       expect(sink.body().length).toBeLessThan(BODY.length)
       expect(t.reports.map((r) => r.report.exitPath)).toEqual(['error'])
+      expect(logger.lines.filter((l) => /not over/.test(l.message))).toEqual([]) // not left to the cap
     })
 
     it('failOnCleanupError: a streamed invocation whose cleanup failed fails with CleanupError once the body has been read', async () => {
