@@ -236,3 +236,35 @@ describe(`given up at the ${MAX_ATTEMPTS}th real attempt, never before; deferral
     }
   })
 })
+
+describe('twins: the same resource declared twice is sent once per batch and shares its fate', () => {
+  const clients = [{ name: 'east' }, { name: 'west' }]
+  test.prop([fc.array(fc.record({ id: fc.constantFrom('a', 'b', 'c'), client: fc.constantFrom(0, 1), fails: fc.boolean() }), { minLength: 1, maxLength: 12 })], { numRuns: 80 })('random declarations over few names and two clients', async (decls) => {
+    const sent: string[][] = []
+    const key = (r: RemoteResource): string => `${(r.client as { name: string }).name}/${r.id}`
+    // a resource fails when its first declaration says so: its twins must follow it
+    const fails = new Map<string, boolean>()
+    for (const d of decls) if (!fails.has(`${clients[d.client]!.name}/${d.id}`)) fails.set(`${clients[d.client]!.name}/${d.id}`, d.fails)
+    const deleter: RemoteDeleter<RemoteResource> = {
+      kind: 'memory',
+      delete: async (resources, { countRequests }) => {
+        countRequests(1)
+        sent.push(resources.map(key))
+        return {
+          cleaned: resources.filter((r) => fails.get(key(r)) !== true),
+          failed: resources.filter((r) => fails.get(key(r)) === true).map((resource) => ({ resource, error: new Error('AccessDenied'), retryable: false })),
+        }
+      },
+    }
+    // every declaration is its own object: twins are found by identity (kind, client, id), not by reference
+    const items: TrackedItem[] = decls.map((d, i) => ({ type: 'remote', kind: 'memory', id: `memory://${d.id}#${i}`, deleter, resource: { kind: 'memory', id: d.id, client: clients[d.client]! }, attempts: 0 }))
+    const { report } = await run(items, 10_000)
+    expect(sent).toHaveLength(1)
+    expect([...sent[0]!].sort()).toEqual([...fails.keys()].sort()) // each identity once; the same name through two clients twice
+    const failing = decls.filter((d) => fails.get(`${clients[d.client]!.name}/${d.id}`) === true).length
+    expect(report.resources).toBe(decls.length)
+    expect(report.cleaned).toBe(decls.length - failing)
+    expect(report.failed).toHaveLength(failing)
+    expect(report.requests).toBe(1)
+  })
+})
