@@ -67,7 +67,9 @@ async function * produce (chunks: Uint8Array[], failAt: number | undefined, boom
 const nodeBody = (chunks: Uint8Array[], failAt: number | undefined, boom: Error): Readable => Readable.from(produce(chunks, failAt, boom), { objectMode: false, highWaterMark: 64 * 1024 })
 const webBody = (chunks: Uint8Array[], failAt: number | undefined, boom: Error): ReadableStream => Readable.toWeb(nodeBody(chunks, failAt, boom)) as unknown as ReadableStream
 
-describe.each([['Node Readable', nodeBody], ['web ReadableStream', webBody]] as const)('%s', (_name, make) => {
+type MakeBody = (chunks: Uint8Array[], failAt: number | undefined, boom: Error) => unknown
+const kinds: Array<[string, MakeBody]> = [['Node Readable', nodeBody], ['web ReadableStream', webBody]]
+describe.each(kinds)('%s', (_name, make) => {
   test.prop([chunkList, slowness, fc.integer({ min: 0, max: 3 })], { numRuns: 60 })('read to its end: every byte in order, cleanup once after the last byte, the body ends after cleanup', async (chunks, slow, cleanupTurns) => {
     const r = await run(make(chunks, undefined, new Error('unused')), { slowness: slow, cleanupTurns })
     const all = Buffer.concat(chunks.map((c) => Buffer.from(c)))
