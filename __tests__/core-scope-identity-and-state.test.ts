@@ -6,7 +6,7 @@ import { fc, test } from '@fast-check/jest'
 import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { state } from '../src/registry.js'
-import type { TrackedItem } from '../src/tracked.js'
+import type { TrackedItem } from '../src/scope-items.js'
 import { base, memoryKind, newCore, recorder, remote } from './support/core-scope.js'
 
 afterAll(() => { rmSync(base, { recursive: true, force: true }) })

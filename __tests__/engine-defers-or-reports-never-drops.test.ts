@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { addToPlan, emptyPlan, runDisposal } from '../src/disposal.js'
 import { CleanupDeadlineError } from '../src/errors.js'
 import type { CleanupReport } from '../src/report.js'
-import { MAX_ATTEMPTS, type DeleteContext, type DeleteOutcome, type DisposerItem, type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from '../src/tracked.js'
+import { MAX_ATTEMPTS, type DeleteContext, type DeleteOutcome, type DisposerItem, type PathItem, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem, journaledIn } from '../src/scope-items.js'
 
 const quiet = { warn: () => {}, error: () => {} }
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))

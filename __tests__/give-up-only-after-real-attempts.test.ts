@@ -7,7 +7,7 @@
 // servers are in report-is-the-truth.test.ts).
 import { describe, expect, it } from '@jest/globals'
 import { addToPlan, emptyPlan, runDisposal } from '../src/disposal.js'
-import { MAX_ATTEMPTS, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem } from '../src/tracked.js'
+import { MAX_ATTEMPTS, type RemoteDeleter, type RemoteItem, type RemoteResource, type TrackedItem } from '../src/scope-items.js'
 import type { CleanupReport } from '../src/report.js'
 
 const quiet = { warn: () => {}, error: () => {} }

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { cleanup, type CleanupReport } from '../src/index.js'
 import { flushLeftovers, leftoverCount } from './support/internals.js'
 import { addToPlan as addToWork, emptyPlan as emptyWork, runDisposal as runWork } from '../src/disposal.js'
-import { MAX_ATTEMPTS, type TrackedItem } from '../src/tracked.js'
+import { MAX_ATTEMPTS, type TrackedItem } from '../src/scope-items.js'
 import {
   backends, countRequests, existingKeys, itemExists, putObjectsFast, uid, type BackendInfo, withBackend,
 } from './support/backends.js'

@@ -11,7 +11,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CleanupReport } from '../src/report.js'
-import { MAX_ATTEMPTS, type PathItem, type TrackedItem } from '../src/tracked.js'
+import { MAX_ATTEMPTS, type PathItem, type TrackedItem } from '../src/scope-items.js'
 
 const actual = await import('node:fs/promises')
 /** Declared paths whose rm() fails this way; every other path is removed for real. */

@@ -1,7 +1,7 @@
 import { type DisposalRun, failed, isDeadlineMiss, released } from './disposal-run.js'
 import { describeError } from './errors.js'
 import type { DeleteContext, DeleteOutcome, RemoteDeleter } from './remote-kind.js'
-import { type RemoteItem, identityOf } from './tracked.js'
+import { type RemoteItem, identityOf } from './scope-items.js'
 
 // The remote part of a disposal run: each deleter gets all of its resources at once
 // (it batches), and what it answers is mapped back onto the tracked items. What it does

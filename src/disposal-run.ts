@@ -2,7 +2,7 @@ import type { Deadline } from './deadline.js'
 import { CleanupDeadlineError, toFailureReason } from './errors.js'
 import type { Logger } from './logger.js'
 import type { CleanupReport, FailedResource } from './report.js'
-import { type PathItem, type TrackedItem, MAX_ATTEMPTS } from './tracked.js'
+import { type PathItem, type TrackedItem, MAX_ATTEMPTS } from './scope-items.js'
 
 // The bookkeeping of one disposal run, shared by its parts (disposal.ts: disposers,
 // paths, the LIFO loop; disposal-remote.ts: remote deleters): what each item's

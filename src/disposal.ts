@@ -5,7 +5,7 @@ import { CleanupDeadlineError } from './errors.js'
 import { removePath } from './files.js'
 import type { Logger } from './logger.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
-import type { DisposerItem, PathItem, RemoteItem, TrackedItem } from './tracked.js'
+import type { DisposerItem, PathItem, RemoteItem, TrackedItem } from './scope-items.js'
 
 /**
  * @internal Everything one disposal run has to release.

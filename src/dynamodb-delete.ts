@@ -7,7 +7,7 @@ import { sendCounted } from './aws-send.js'
 import { clientId } from './client-id.js'
 import { type DynamoResource, DynamoDeleteError, errorName, loadDocSdk, loadDynamoSdk, normKey } from './dynamodb-item.js'
 import { type BatchContext, type BatchKind, type BatchOptions, type BatchResult, allFailed, deleteInBatches, pool } from './remote-batch.js'
-import type { DeleteOutcome } from './tracked.js'
+import type { DeleteOutcome } from './scope-items.js'
 
 const notFound = (table: string, error: unknown): DynamoDeleteError =>
   new DynamoDeleteError(`table '${table}' does not exist (or is not ACTIVE): ${(error as Error).message}`, 'ResourceNotFoundException', { cause: error })

@@ -3,7 +3,7 @@
 // (dynamodb-delete.ts).
 import { type SendClient, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
-import type { RemoteResource } from './tracked.js'
+import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
 /**

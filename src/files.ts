@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { CleanupConfigError, CleanupDeclarationError } from './errors.js'
-import type { PathItem } from './tracked.js'
+import type { PathItem } from './scope-items.js'
 
 // Per-invocation directories are named
 //   middy-cleanup-<pid>-<threadId>-t<start>-n<pidns>-<random>

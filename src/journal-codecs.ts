@@ -2,7 +2,7 @@ import * as journal from './journal.js'
 import { builtInKinds } from './kinds.js'
 import type { ResolvedOptions } from './options.js'
 import type { KindsMap } from './remote-kind.js'
-import type { RemoteResource } from './tracked.js'
+import type { RemoteResource } from './scope-items.js'
 
 // Interim adapters: journal.ts is generic over kinds (the caller passes them), and the
 // codecs live on their kinds (s3Deleter.journal, …), listed in kinds.ts. These keep the

@@ -2,7 +2,7 @@ import { appendFileSync, constants, mkdirSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JournalCodec, KindsMap } from './remote-kind.js'
-import type { RemoteItem, RemoteResource } from './tracked.js'
+import type { RemoteItem, RemoteResource } from './scope-items.js'
 
 // A process killed outright (SIGKILL, OOM, a timeout's reset) loses its in-memory
 // leftovers, but Lambda keeps /tmp. So each scope writes what remote resources it

@@ -1,7 +1,7 @@
 import { sep } from 'node:path'
 import { processSlot } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
-import { type TrackedItem, identityOf } from './tracked.js'
+import { type TrackedItem, identityOf } from './scope-items.js'
 
 /**
  * What a live scope exposes to the process-wide registry: the protocol the sweep,

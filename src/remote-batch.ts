@@ -1,6 +1,6 @@
 import { backoffWithin } from './backoff.js'
 import { CleanupDeadlineError } from './errors.js'
-import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
+import type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './scope-items.js'
 
 // The one batch/retry skeleton of every remote kind (S3 objects, DynamoDB items,
 // multipart uploads). Dedupe is not done here: the scope and the disposal run already

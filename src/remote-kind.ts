@@ -1,10 +1,10 @@
-import type { RemoteDeleter, RemoteResource } from './tracked.js'
+import type { RemoteDeleter, RemoteResource } from './scope-items.js'
 
 // The one interface between the core (scope, disposal, journal) and a kind of remote
 // resource (S3 objects, DynamoDB items, multipart uploads, a user's own deleter): the
 // core never names a service, it asks the kind. The public deleter types still live in
 // tracked.ts (users implement them) and are re-exported here so a kind imports one module.
-export type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './tracked.js'
+export type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './scope-items.js'
 
 /**
  * How a kind's resources are written to and read back from the journal (JSON

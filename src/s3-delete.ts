@@ -6,7 +6,7 @@ import { sendCounted } from './aws-send.js'
 import { clientId } from './client-id.js'
 import { type BatchContext, type BatchKind, type BatchOptions, type BatchResult, allFailed, deleteInBatches } from './remote-batch.js'
 import { type S3Resource, S3DeleteError, loadS3Sdk, s3Id } from './s3-object.js'
-import type { DeleteOutcome } from './tracked.js'
+import type { DeleteOutcome } from './scope-items.js'
 
 /** One ObjectIdentifier: the key, or one version of it. */
 interface S3Entry { readonly resource: S3Resource, readonly versionId: string | undefined }

@@ -8,7 +8,7 @@ import { type LiveScope, identityKey, retryLater, state, waitForLiveHolders } fr
 import type { RemoteKind } from './remote-kind.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { logFailures, notifyReport } from './report-notify.js'
-import { type PathItem, type RemoteItem, type TrackedItem, journaledIn } from './tracked.js'
+import { type PathItem, type RemoteItem, type TrackedItem, journaledIn } from './scope-items.js'
 
 // The scope without any service in it: what was declared (LIFO), once per identity,
 // the state machine, the registry entry, the journal of remote resources (each kind

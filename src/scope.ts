@@ -10,7 +10,7 @@ import { scopeStorage } from './scope-als.js'
 import { type ReportHook, ScopeCore } from './scope-core.js'
 import { flushLeftovers } from './sweep.js'
 import { type TempDirOptions, type TempFileOptions, checkTempOptions, createTempDir, createTempFile } from './temp-files.js'
-import type { RemoteDeleter, RemoteResource } from './tracked.js'
+import type { RemoteDeleter, RemoteResource } from './scope-items.js'
 
 export type { TempDirOptions, TempFileOptions } from './temp-files.js'
 

@@ -14,7 +14,7 @@ import { warnOnce } from './process-state.js'
 import { retryLater, state, waitForLiveHolders } from './registry.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
 import { logFailures, notifyReport } from './report-notify.js'
-import { type PathItem, type TrackedItem, journaledIn } from './tracked.js'
+import { type PathItem, type TrackedItem, journaledIn } from './scope-items.js'
 
 // What earlier invocations left, cleaned at the start of a later one (in the
 // background) or on the way out (shutdown): orphaned scopes, the leftovers list, and —

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CleanupReport } from '../../src/report.js'
 import { ScopeCore } from '../../src/scope-core.js'
-import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource } from '../../src/tracked.js'
+import type { PathItem, RemoteDeleter, RemoteItem, RemoteResource } from '../../src/scope-items.js'
 
 export const base = mkdtempSync(join(tmpdir(), 'core-scope-'))
 
