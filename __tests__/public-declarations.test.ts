@@ -16,7 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 // The public surface. A change here is a change of the package's API: deliberate, and in the CHANGELOG.
 const VALUES = [
   'CleanupConfigError', 'CleanupDeclarationError', 'CleanupError', 'CleanupScope', 'MARKER_ATTRIBUTE', 'TEMP_TAG',
-  'cleanOnEarlyReturn', 'cleanup', 'currentScope', 'default', 'invocationLocal', 'onShutdown', 'shutdown', 'watch',
+  'cleanOnEarlyReturn', 'cleanup', 'currentScope', 'default', 'invocationLocal', 'onShutdown', 'shutdown', 'tempKey', 'watch',
 ]
 const TYPES = [
   'AllowOptions', 'CleanupContext', 'CleanupMiddleware', 'CleanupOptions', 'CleanupReport', 'CleanupRequest', 'Closeable',
@@ -26,7 +26,7 @@ const TYPES = [
   'PutItemInput', 'PutItemOptions', 'PutItemOutput', 'PutObjectInput', 'PutObjectOptions', 'PutObjectOutput',
   'RemoteDeleter', 'RemoteResource', 'ResourceKind', 'ResponseMetadata', 'S3ObjectTarget', 'SdkClientLike',
   'ShutdownMiddleware', 'ShutdownOptions', 'ShutdownReport', 'Teardown', 'TeardownResult', 'TempDirOptions',
-  'TempFileOptions', 'TmpCheckOptions', 'TmpLeakDetails',
+  'TempFileOptions', 'TempKeyOptions', 'TmpCheckOptions', 'TmpLeakDetails',
 ]
 
 let out = ''

@@ -41,6 +41,8 @@ export { CleanupConfigError, CleanupDeclarationError, CleanupError } from './err
 export type { Closeable } from './disposers.js'
 export type { RemoteDeleter, RemoteResource, DeleteContext, DeleteOutcome } from './tracked.js'
 export { TEMP_TAG } from './s3.js'
+export { tempKey } from './temp-key.js'
+export type { TempKeyOptions } from './temp-key.js'
 export type { S3ObjectTarget, PutObjectOptions, PutObjectInput, PutObjectOutput } from './s3.js'
 export { MARKER_ATTRIBUTE } from './dynamodb.js'
 export type { DynamoItemTarget, PutItemOptions, PutItemInput, PutItemOutput } from './dynamodb.js'
