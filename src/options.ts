@@ -131,9 +131,6 @@ const resolved = new WeakSet<object>()
  */
 export const isResolved = (v: unknown): v is ResolvedOptions => typeof v === 'object' && v !== null && resolved.has(v)
 
-// Kept here for the modules that import them from options.js until they switch to validation.js.
-export { describeValue, unknownKeyMessage }
-
 const milliseconds = (name: string, v: unknown, example: string, allowZero: boolean): number => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (!allowZero && v === 0) || v > MAX_MS) {
     throw new CleanupConfigError(`${OWNER}: option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} integer number of milliseconds (at most ${MAX_MS}); got ${describeValue(v)}. Pass e.g. { ${name}: ${example} }.`)
