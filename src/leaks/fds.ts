@@ -72,14 +72,18 @@ const classOf = (mode: number): FdClass => {
  */
 export const MAX_FDS = 4096
 
+/** An FdInfo as read here: with the numbers its id is made of, to compare without building the string. */
+interface Read extends FdInfo { readonly dev: number, readonly ino: number, readonly mode: number }
+
 /** What `fd` points to now, or undefined when it is closed; `was` is returned when unchanged (no new object). */
 const identify = (fd: number, was: FdInfo | undefined): FdInfo | undefined => {
   let st
   fdReads.fstats++
   try { st = fstatSync(fd) } catch { return undefined } // closed meanwhile
-  const cls = classOf(st.mode)
-  const id = `${st.dev}:${st.ino}`
-  return was !== undefined && was.id === id && was.cls === cls ? was : { cls, id }
+  const w = was as Partial<Read> | undefined
+  if (w?.ino === st.ino && w.dev === st.dev && w.mode === st.mode) return was
+  const read: Read = { cls: classOf(st.mode), id: `${st.dev}:${st.ino}`, dev: st.dev, ino: st.ino, mode: st.mode }
+  return read
 }
 
 /**

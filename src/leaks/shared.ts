@@ -44,7 +44,9 @@ export interface LeakShared {
  * ```
  */
 export const leakShared = (): LeakShared =>
-  processSlot('leaks', (): LeakShared => ({ inFlight: new Set(), epoch: 0, samples: 0, gc: undefined }))
+  (shared ??= processSlot('leaks', (): LeakShared => ({ inFlight: new Set(), epoch: 0, samples: 0, gc: undefined })))
+// the slot, once looked up: every sampled invocation reads it several times
+let shared: LeakShared | undefined
 
 /**
  * @internal Process-wide counts, for tests that must prove the detector looked:
