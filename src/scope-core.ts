@@ -188,9 +188,8 @@ export class ScopeCore implements LiveScope {
 
   /** What it still holds: a leftover of an ended scope with one of these waits. */
   heldIdentities (): Iterable<string> {
-    const held: string[] = this.#ids === undefined ? [] : [...this.#ids]
-    if (this.#dir !== undefined) held.push(this.#dir.real)
-    return held
+    const ids = this.#ids ?? []
+    return this.#dir === undefined ? ids : [...ids, this.#dir.real]
   }
 
   async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {

@@ -2,6 +2,7 @@ import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CleanupDeclarationError } from './errors.js'
 import { uniqueName } from './files.js'
+import { typeOf, unknownKey, unknownKeyMessage } from './validation.js'
 
 /**
  * Options of `CleanupScope.tempFile`.
@@ -35,8 +36,6 @@ export interface TempDirOptions {
 const NAME_MAX_BYTES = 255
 const RANDOM_CHARS = 16
 
-const describeValue = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-
 /**
  * Validates the options of `tempFile()` / `tempDir()` at the call: an object or
  * nothing, known keys only, a prefix/suffix without separators, and a name that fits
@@ -48,17 +47,16 @@ export const checkTempOptions = (method: 'tempFile' | 'tempDir', options: unknow
   const example = method === 'tempFile' ? "{ prefix: 'thumb-', suffix: '.jpg' }" : "{ prefix: 'unzip-' }"
   if (options === undefined) return { prefix: '', suffix: '' }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() takes an options object like ${example} or nothing; got ${describeValue(options)}. Call ${method}() or ${method}(${example}).`)
+    throw new CleanupDeclarationError(`cleanup: ${method}() takes an options object like ${example} or nothing; got ${typeOf(options)}. Call ${method}() or ${method}(${example}).`)
   }
   const o = options as Record<string, unknown>
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw new CleanupDeclarationError(`cleanup: ${method}() got an unknown option '${key}'. Known: ${known.join(', ')}. Check the spelling, e.g. ${method}(${example}).`)
-  }
+  const unknown = unknownKey(o, known)
+  if (unknown !== undefined) throw new CleanupDeclarationError(unknownKeyMessage('cleanup', unknown, known, '', { style: 'listed', where: `${method}() got an unknown option` }))
   const affix = (name: 'prefix' | 'suffix'): string => {
     const v = o[name]
     if (v === undefined) return ''
     if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v.includes('\0')) {
-      throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v) ?? describeValue(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
+      throw new CleanupDeclarationError(`cleanup: ${method}({ ${name} }) must be a string without '/', '\\' or NUL; got ${JSON.stringify(v) ?? typeOf(v)}. Pass e.g. ${method}({ ${name}: '${name === 'suffix' ? '.jpg' : 'thumb-'}' }).`)
     }
     return v
   }
