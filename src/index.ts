@@ -46,7 +46,7 @@ export type { TempKeyOptions } from './temp-key.js'
 export type { S3ObjectTarget, PutObjectOptions, PutObjectInput, PutObjectOutput } from './s3.js'
 export { MARKER_ATTRIBUTE } from './dynamodb.js'
 export type { DynamoItemTarget, PutItemOptions, PutItemInput, PutItemOutput } from './dynamodb.js'
-export type { ResponseMetadata } from './aws-retry.js'
+export type { ResponseMetadata } from './aws-send.js'
 
 // ---- leak detection ----
 export { watch } from './leaks/watch.js'
