@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { addToPlan, emptyPlan, runDisposal } from '../src/disposal.js'
 import type { CleanupReport } from '../src/report.js'
 import type { DeleteOutcome, RemoteDeleter, RemoteResource } from '../src/remote-kind.js'
-import { MAX_ATTEMPTS, type PathItem, type RemoteItem, type TrackedItem, journaledIn } from '../src/tracked.js'
+import { MAX_ATTEMPTS, type PathItem, type RemoteItem, type TrackedItem, journaledIn } from '../src/scope-items.js'
 
 const quiet = { warn: () => {}, error: () => {} }
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
