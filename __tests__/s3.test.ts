@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { CleanupDeclarationError, CleanupScope, TEMP_TAG } from '../src/index.js'
 import { flushLeftovers, leftoverCount } from './support/internals.js'
+import { s3Allowed } from '../src/s3-object.js'
 import {
   backends, countRequests, createBucket, existingKeys, listKeys, objectExists, putObjectsFast, recordingLogger, s3Client, uid, versionsOf, type BackendInfo,
 } from './support/backends.js'
@@ -54,6 +55,20 @@ describe('S3 declarations (no server needed)', () => {
     const declare = () => scope().s3Object({ bucket, key })
     if (allowed) expect(declare).not.toThrow()
     else expect(declare).toThrow(new RegExp(`s3://${bucket}/${key}.*outside allow\\.s3 \\['scratch', 'data/tmp/'\\]`))
+  })
+
+  it('allow.s3 is parsed once per list, yet a list changed in place is read as it is now', () => {
+    // s3Allowed keeps the last list it parsed; a list that is not frozen is compared to the copy it was parsed from
+    const list = ['scratch/tmp/']
+    expect(s3Allowed(list, 'scratch', 'tmp/a')).toBe(true)
+    expect(s3Allowed(list, 'other', 'tmp/a')).toBe(false)
+    list[0] = 'other'
+    expect(s3Allowed(list, 'scratch', 'tmp/a')).toBe(false)
+    expect(s3Allowed(list, 'other', 'any/key')).toBe(true)
+    list.push('scratch/keep/')
+    expect(s3Allowed(list, 'scratch', 'keep/a')).toBe(true)
+    const frozen = Object.freeze(['a/x/', 'b'])
+    expect([s3Allowed(frozen, 'a', 'x/1'), s3Allowed(frozen, 'a', 'y/1'), s3Allowed(frozen, 'b', 'y/1'), s3Allowed(list, 'a', 'x/1')]).toEqual([true, false, true, false])
   })
 
   it('putObject outside the allow-list rejects before anything is sent', async () => {

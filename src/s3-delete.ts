@@ -32,7 +32,7 @@ const deleteObjects = async (part: S3Entry[], ctx: BatchContext): Promise<BatchR
   const { client, bucket } = part[0]!.resource
   const sent = await sendCounted<{ Errors?: KeyError[] }>(client, new DeleteObjectsCommand({
     Bucket: bucket,
-    Delete: { Objects: part.map((e) => ({ Key: e.resource.key, VersionId: e.versionId })), Quiet: true },
+    Delete: { Objects: part.map((e) => e.versionId === undefined ? { Key: e.resource.key } : { Key: e.resource.key, VersionId: e.versionId }), Quiet: true },
   }), ctx)
   if (!sent.ok) {
     // The SDK has already retried it as your client is configured: not re-sent here.

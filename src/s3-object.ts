@@ -109,18 +109,25 @@ export const parseS3Allow = (list: readonly string[]): S3AllowEntry[] => list.ma
 
 /** Prefixes allowed per bucket (undefined: the whole bucket). */
 type AllowIndex = Map<string, Array<string | undefined>>
-// Parsed once per resolved config (its lists are frozen), not once per declaration.
-const allowIndexes = new WeakMap<readonly string[], AllowIndex>()
+// Parsed once per config, not once per declaration: an invocation declares against one
+// list. A list that is not frozen could change under us, so it is checked entry by entry
+// (a few strings) against the copy it was parsed from.
+let parsedFrom: readonly string[] | undefined
+let parsedCopy: readonly string[] = []
+let parsed: AllowIndex = new Map()
+const unchanged = (allow: readonly string[]): boolean =>
+  Object.isFrozen(allow) || (allow.length === parsedCopy.length && allow.every((e, i) => e === parsedCopy[i]))
 const allowIndexOf = (allow: readonly string[]): AllowIndex => {
-  let index = allowIndexes.get(allow)
-  if (index !== undefined) return index
-  index = new Map()
+  if (allow === parsedFrom && unchanged(allow)) return parsed
+  const index: AllowIndex = new Map()
   for (const { bucket, prefix } of parseS3Allow(allow)) {
     const prefixes = index.get(bucket)
     if (prefixes === undefined) index.set(bucket, [prefix])
     else prefixes.push(prefix)
   }
-  if (Object.isFrozen(allow)) allowIndexes.set(allow, index) // a mutable list may change: parsed each time
+  parsedFrom = allow
+  parsedCopy = [...allow]
+  parsed = index
   return index
 }
 
@@ -141,6 +148,13 @@ export const s3Allowed = (allow: readonly string[] | undefined, bucket: string, 
 
 /** Keys of an `s3Object()` target; anything else is refused (a misspelt `versionId` would delete the current version). */
 const S3_TARGET_KEYS = ['bucket', 'key', 'versionId', 'etag', 'client'] as const
+const S3_TARGET_KEY_SET: ReadonlySet<string> = new Set(S3_TARGET_KEYS)
+
+// The common case costs no closure or array per declaration: the message is built only for a bad key.
+const hasUnknownKey = (t: object, known: ReadonlySet<string>): boolean => {
+  for (const k of Object.keys(t)) if (!known.has(k)) return true
+  return false
+}
 
 /**
  * The id of an S3 object (and of a version of it), as reports show it.
@@ -163,6 +177,9 @@ export const s3Id = (bucket: string, key: string, versionId?: string): string =>
  */
 export interface S3Config { s3?: SendClient | undefined, allowS3?: readonly string[] | undefined }
 
+/** How a message names the bucket and key fields (`putObject` says Bucket and Key). */
+const TARGET_NAMES: Readonly<{ bucket: string, key: string }> = Object.freeze({ bucket: 'bucket', key: 'key' })
+
 /**
  * Validates a declaration and builds the tracked resource. Throws
  * {@link CleanupDeclarationError} now — never at cleanup time — for malformed
@@ -174,15 +191,12 @@ export interface S3Config { s3?: SendClient | undefined, allowS3?: readonly stri
  * r.id // 's3://scratch-bucket/tmp/a'
  * ```
  */
-export const s3Resource = (
-  method: string, target: unknown, config: S3Config,
-  names: { bucket: string, key: string } = { bucket: 'bucket', key: 'key' },
-): S3Resource => {
+export const s3Resource = (method: string, target: unknown, config: S3Config, names = TARGET_NAMES): S3Resource => {
   if (typeof target !== 'object' || target === null || Array.isArray(target)) {
     throw new CleanupDeclarationError(`cleanup: ${method}() needs an object like { bucket: 'scratch-bucket', key: 'tmp/x.jpg' }; got ${typeOf(target)}.`)
   }
   const t = target as Record<string, unknown>
-  rejectUnknownKeys(t, S3_TARGET_KEYS, (k) => `${method}({ ${k} })`, (m) => new CleanupDeclarationError(m))
+  if (hasUnknownKey(t, S3_TARGET_KEY_SET)) rejectUnknownKeys(t, S3_TARGET_KEYS, (k) => `${method}({ ${k} })`, (m) => new CleanupDeclarationError(m))
   const { bucket, key, versionId, etag } = t
   if (typeof bucket !== 'string' || bucket === '' || bucket.includes('/')) {
     throw new CleanupDeclarationError(`cleanup: ${method}({ ${names.bucket} }) must be a non-empty bucket name without '/'; got ${shown(bucket)}. Pass e.g. { ${names.bucket}: 'scratch-bucket', ${names.key}: 'tmp/x.jpg' }.`)
