@@ -2,8 +2,8 @@ import type { RemoteDeleter, RemoteResource } from './scope-items.js'
 
 // The one interface between the core (scope, disposal, journal) and a kind of remote
 // resource (S3 objects, DynamoDB items, multipart uploads, a user's own deleter): the
-// core never names a service, it asks the kind. The public deleter types still live in
-// tracked.ts (users implement them) and are re-exported here so a kind imports one module.
+// core never names a service, it asks the kind. The public deleter types live in
+// scope-items.ts (users implement them) and are re-exported here so a kind imports one module.
 export type { DeleteContext, DeleteOutcome, RemoteDeleter, RemoteResource } from './scope-items.js'
 
 /**
