@@ -228,9 +228,6 @@ export class CleanupScope {
   /** Same as {@link CleanupScope.dispose}, for `await using scope = new CleanupScope()`. */
   async [Symbol.asyncDispose] (): Promise<void> { await this.dispose() }
 
-  /** @internal @deprecated middleware.ts until it calls {@link invocationScope}. */
-  static forInvocation (config: ResolvedOptions, request: RequestTrace): CleanupScope { return invocationScope(config, request) }
-
 }
 
 // Also under the registered symbol, for realms where Symbol.asyncDispose is missing.
@@ -239,14 +236,13 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
 }
 
 /**
- * @internal @deprecated Interim members, until middleware.ts uses {@link invocationScope}
- * and {@link coreOf} and leak detection `coreOf(scope).addReportHook`: thin aliases of the core's.
+ * @internal @deprecated Interim members, thin aliases of the core's: until durable.ts calls
+ * `coreOf(scope).disposeFor`, leak detection is attached to `coreOf(scope)` (isOrphaned,
+ * addReportHook) and disposal-order.test.ts reads `coreOf(scope).invocationDir`.
  */
 export interface CleanupScope {
   /** @internal @deprecated `coreOf(scope).disposeFor` */
   disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
-  /** @internal @deprecated `coreOf(scope).endNowIfEmpty` */
-  endIfEmpty: (exitPath: ExitPath) => boolean
   /** @internal @deprecated `coreOf(scope).isOrphaned` */
   isOrphaned: () => boolean
   /** @internal @deprecated `coreOf(scope).invocationDir` */
@@ -257,7 +253,6 @@ export interface CleanupScope {
 const legacyHooks = new WeakMap<CleanupScope, ReportHook | undefined>()
 Object.defineProperties(CleanupScope.prototype, {
   disposeAs: { value (this: CleanupScope, exitPath: ExitPath, budgetMs: number) { return coreOf(this).disposeFor(exitPath, budgetMs) }, configurable: true },
-  endIfEmpty: { value (this: CleanupScope, exitPath: ExitPath) { return coreOf(this).endNowIfEmpty(exitPath) }, configurable: true },
   isOrphaned: { value (this: CleanupScope) { return coreOf(this).isOrphaned() }, configurable: true },
   invocationDir: { get (this: CleanupScope) { return coreOf(this).invocationDir }, configurable: true },
   beforeReport: {
