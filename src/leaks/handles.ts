@@ -40,7 +40,14 @@ const leaked = (s: FdStreak): Member[] => s.closed.size === 0 ? s.members : s.me
 
 const MAX_TARGETS = 5
 
-/** What a confirmed handle leak reports; the caller adds message and fix. */
+/**
+ * What a confirmed handle leak reports; the caller adds message and fix.
+ *
+ * @example
+ * ```ts
+ * const v: HandleVerdict = { growth: 1, details: { invocations: 3, byType: { 'fd:file': 3 }, targets: ['/var/task/data.csv'] } }
+ * ```
+ */
 export interface HandleVerdict {
   /** per invocation, over the confirmed keys */
   growth: number
@@ -49,7 +56,15 @@ export interface HandleVerdict {
 
 const round = (n: number): number => Math.round(n * 100) / 100
 
-/** @internal The per-key streaks of one detector. */
+/**
+ * @internal The per-key streaks of one detector.
+ *
+ * @example
+ * ```ts
+ * const judge = new HandleJudge(3)
+ * const verdict = judge.judge(handlesBefore, activeHandles(), fdsBefore, openFds(fdsBefore))
+ * ```
+ */
 export class HandleJudge {
   readonly #confirm: number
   readonly #fds = new Map<string, FdStreak>()

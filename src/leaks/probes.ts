@@ -5,7 +5,14 @@ import { getHeapStatistics } from 'node:v8'
 // Cheap, synchronous readings of process state: a few µs each, no async hops
 // (an fs promise costs a thread-pool round trip, more than the reading itself).
 
-/** Ref'd handles by type (`process.getActiveResourcesInfo()`): what keeps the event loop alive. */
+/**
+ * Ref'd handles by type (`process.getActiveResourcesInfo()`): what keeps the event loop alive.
+ *
+ * @example
+ * ```ts
+ * activeHandles() // Map { 'TCPSocketWrap' => 1, 'Timeout' => 2 }
+ * ```
+ */
 export const activeHandles = (): Map<string, number> => {
   const counts = new Map<string, number>()
   for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1)
@@ -15,6 +22,11 @@ export const activeHandles = (): Map<string, number> => {
 /**
  * JS heap plus external memory (Buffers, ArrayBuffers), in bytes: what a module-level
  * array of strings or of Buffers retains. Read only after a major GC.
+ *
+ * @example
+ * ```ts
+ * const heap = retainedMemory() // bytes, right after a major GC
+ * ```
  */
 export const retainedMemory = (): number => {
   const h = getHeapStatistics()
@@ -27,6 +39,11 @@ const OWN_DIR_PREFIX = 'middy-cleanup-'
  * Entries under `dir`, `maxDepth` levels deep, at most `maxEntries`, as paths
  * relative to `dir`. The scopes' own per-invocation directories are skipped:
  * they are declared by construction and removed by cleanup.
+ *
+ * @example
+ * ```ts
+ * listTmp(tmpdir(), 1, 1000) // Set { 'report.csv', 'cache' }
+ * ```
  */
 export const listTmp = (dir: string, maxDepth: number, maxEntries: number): Set<string> => {
   const out = new Set<string>()
@@ -45,7 +62,14 @@ export const listTmp = (dir: string, maxDepth: number, maxEntries: number): Set<
   return out
 }
 
-/** Bytes under `path` (a file, or a directory walked up to `budget.left` entries). */
+/**
+ * Bytes under `path` (a file, or a directory walked up to `budget.left` entries).
+ *
+ * @example
+ * ```ts
+ * sizeOf('/tmp/cache', { left: 1000 }) // bytes of the files under it
+ * ```
+ */
 export const sizeOf = (path: string, budget: { left: number }): number => {
   if (budget.left <= 0) return 0
   budget.left--
@@ -69,7 +93,14 @@ export const sizeOf = (path: string, budget: { left: number }): number => {
 const RACY_MS = 20
 let cached: { dir: string, maxEntries: number, mtimeMs: number, scannedAt: number, list: Set<string> } | undefined
 
-/** {@link listTmp}, reusing the last top-level listing while the directory's mtime has not changed. Treat the result as read-only. */
+/**
+ * {@link listTmp}, reusing the last top-level listing while the directory's mtime has not changed. Treat the result as read-only.
+ *
+ * @example
+ * ```ts
+ * const before = listTmpCached(tmpdir(), 1, 1000)
+ * ```
+ */
 export const listTmpCached = (dir: string, maxDepth: number, maxEntries: number): Set<string> => {
   if (maxDepth !== 1) return listTmp(dir, maxDepth, maxEntries)
   let mtimeMs: number
