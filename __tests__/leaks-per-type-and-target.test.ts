@@ -166,9 +166,10 @@ describe('HandleJudge on synthetic readings (what /proc/self/fd and getActiveRes
 
 // In a sequential Lambda runtime a sampled invocation that directly follows another
 // starts from that one's end reading (src/leaks/detector.ts): both ways are proven.
-const runtimes: Array<[string, boolean]> = [['off Lambda', false], ['in a sequential Lambda runtime', true]]
+// (off Lambda the titles are the ones docs/guarantees.md names)
+const runtimes: Array<[string, boolean]> = [['', false], [', in a sequential Lambda runtime', true]]
 
-describe.each(runtimes)('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket churn (real S3 server, each Middy major), %s', (_where, sequential) => {
+describe.each(runtimes)('issue 12 obs 14: a FileHandle leak after unrelated keep-alive socket churn (real S3 server, each Middy major)%s', (_where, sequential) => {
   // fauxqs (a real S3 emulator that keeps connections alive, as AWS endpoints do; moto
   // answers `Connection: close`) behind a relay in a child process that closes one idle
   // pooled connection on command
@@ -206,7 +207,7 @@ describe.each(runtimes)('issue 12 obs 14: a FileHandle leak after unrelated keep
   })
 })
 
-describe.each(runtimes)('property: random unrelated churn around a steady leak of one type, %s', (_where, sequential) => {
+describe.each(runtimes)('property: random unrelated churn around a steady leak of one type%s', (_where, sequential) => {
   const saved = { api: process.env.AWS_LAMBDA_RUNTIME_API, max: process.env.AWS_LAMBDA_MAX_CONCURRENCY }
   beforeAll(() => {
     delete process.env.AWS_LAMBDA_MAX_CONCURRENCY
