@@ -7,16 +7,22 @@ import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
 /**
- * The DynamoDB SDKs (optional peers), loaded on first use, once per process.
+ * The DynamoDB SDK (an optional peer), loaded on first use, once per process.
  *
  * @example
  * ```ts
  * const { BatchWriteItemCommand } = await loadDynamoSdk()
- * const { BatchWriteCommand } = await loadDocSdk()
  * ```
  */
 export const loadDynamoSdk = lazy(() => import('@aws-sdk/client-dynamodb'))
-/** {@inheritDoc loadDynamoSdk} */
+/**
+ * lib-dynamodb (an optional peer, for DocumentClients), loaded on first use, once per process.
+ *
+ * @example
+ * ```ts
+ * const { DeleteCommand } = await loadDocSdk()
+ * ```
+ */
 export const loadDocSdk = lazy(() => import('@aws-sdk/lib-dynamodb'))
 
 /**

@@ -67,7 +67,14 @@ const TTL_KEYS = ['attribute', 'seconds'] as const
 // Key schema per client and table, fetched once per process (DescribeTable) and cached.
 const schemas = new WeakMap<object, Map<string, Promise<string[]>>>()
 
-/** The key attribute names of `table` (hash first), from DescribeTable — once per client and table per process. */
+/**
+ * The key attribute names of `table` (hash first), from DescribeTable — once per client and table per process.
+ *
+ * @example
+ * ```ts
+ * await keySchema(client, 'Jobs') // ['pk', 'sk']
+ * ```
+ */
 export const keySchema = (client: SendClient, table: string, signal?: AbortSignal): Promise<string[]> => {
   let byTable = schemas.get(client)
   if (byTable === undefined) schemas.set(client, byTable = new Map())
@@ -129,6 +136,11 @@ export interface PutItemOutput {
  * Sends PutItem (or lib-dynamodb's Put) and tracks the item; the key is derived
  * from the table's key schema. Tracked *before* the request is sent, so a write
  * interrupted half-way is still deleted.
+ *
+ * @example
+ * ```ts
+ * const out = await putDynamoItem((r) => scope.trackRemote(dynamoDeleter, r), scope.config, { TableName: 'Jobs', Item }, { verify: true })
+ * ```
  */
 export const putDynamoItem = async (
   track: (resource: DynamoResource) => void, config: DynamoConfig, input: PutItemInput, options: PutItemOptions = {},

@@ -107,7 +107,14 @@ const putByScope = new WeakMap<object, Map<string, S3Resource>>()
 const encodeTags = (tags: Record<string, string>): string =>
   Object.entries(tags).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
 
-/** Adds tags (`true`: {@link TEMP_TAG}) to a PutObject input's `Tagging` query string. */
+/**
+ * Adds tags (`true`: {@link TEMP_TAG}) to a PutObject input's `Tagging` query string.
+ *
+ * @example
+ * ```ts
+ * withTags({ Bucket: 'b', Key: 'k', Tagging: 'a=1' }, true).Tagging // 'a=1&middy-cleanup=temp'
+ * ```
+ */
 export const withTags = <I extends PutObjectInput>(input: I, tags: PutObjectOptions['tags']): I => {
   if (tags === undefined) return input
   if (tags !== true && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => typeof v !== 'string'))) {
@@ -122,6 +129,11 @@ export const withTags = <I extends PutObjectInput>(input: I, tags: PutObjectOpti
  * Sends PutObject with the scope's client and tracks the object. The object is
  * tracked *before* the request is sent, so a write interrupted half-way is still
  * deleted. Returns PutObject's output.
+ *
+ * @example
+ * ```ts
+ * const out = await putS3Object(scope, (r) => scope.trackRemote(s3Deleter, r), scope.config, { Bucket: 'b', Key: 'tmp/a', Body }, { verify: true })
+ * ```
  */
 export const putS3Object = async (
   owner: { readonly state: string }, track: (resource: S3Resource) => void, config: S3Config,
