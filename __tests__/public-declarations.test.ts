@@ -103,4 +103,15 @@ describe('the declaration files that ship', () => {
     expect(types.sort()).toEqual([...TYPES].sort())
     expect(values.length).toBeLessThanOrEqual(16)
   })
+
+  it('document every export with TSDoc that has an @example, in the .d.ts a user hovers', () => {
+    const entry = join(out, 'dist', 'index.d.ts')
+    const program = ts.createProgram([entry], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, types: [] })
+    const checker = program.getTypeChecker()
+    const undocumented = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(entry)!)!).filter((s) => {
+      const target = (s.flags & ts.SymbolFlags.Alias) !== 0 ? checker.getAliasedSymbol(s) : s
+      return !(target.declarations ?? []).some((d) => ts.getJSDocTags(d).some((t) => t.tagName.text === 'example'))
+    }).map((s) => s.name)
+    expect(undocumented).toEqual([])
+  })
 })
