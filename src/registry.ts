@@ -1,4 +1,4 @@
-import { sep } from 'node:path'
+import { dirname, sep } from 'node:path'
 import { processSlot } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type TrackedItem, identityOf } from './scope-items.js'
@@ -94,7 +94,24 @@ export const leftoverCount = (): number => state.leftovers.length
 export const identityKey = (item: TrackedItem): string =>
   item.type === 'path' ? item.real : item.type === 'remote' ? identityOf(item.resource) : item.id
 
-const inside = (a: string, b: string): boolean => a.startsWith(b.endsWith(sep) ? b : `${b}${sep}`)
+// Whether path `p` is held, inside a held path, or around one — by lookups, not by a scan
+// of every held path per item: a scope of 1000 temp files beside another one's 1000
+// is 1000 × (depth + log n), not a million prefix tests.
+const pathHeld = (p: string, held: ReadonlySet<string>, sortedPaths: readonly string[]): boolean => {
+  for (let q = p, up = dirname(p); ; q = up, up = dirname(up)) {
+    if (held.has(q)) return true
+    if (up === q) break
+  }
+  const prefix = p.endsWith(sep) ? p : `${p}${sep}`
+  let lo = 0
+  let hi = sortedPaths.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sortedPaths[mid]! < prefix) lo = mid + 1
+    else hi = mid
+  }
+  return lo < sortedPaths.length && sortedPaths[lo]!.startsWith(prefix)
+}
 
 /**
  * @internal The items another live scope (not one of `disposing`) also holds — the same
@@ -120,11 +137,10 @@ export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly Liv
     }
   }
   if (held.size === 0) return items
+  heldPaths.sort()
   const go: TrackedItem[] = []
   for (const item of items) {
-    if (item.type === 'disposer') { go.push(item); continue }
-    const id = identityKey(item)
-    const live = held.has(id) || (item.type === 'path' && heldPaths.some((p) => inside(p, id) || inside(id, p)))
+    const live = item.type === 'path' ? pathHeld(item.real, held, heldPaths) : item.type === 'remote' && held.has(identityKey(item))
     if (live) state.leftovers.push(item)
     else go.push(item)
   }
