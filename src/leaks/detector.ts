@@ -4,7 +4,7 @@ import type { CleanupReport } from '../report.js'
 import { MemoryJudge, TmpJudge, WatchJudge, handleFinding } from './findings.js'
 import { HandleJudge } from './handles.js'
 import type { LeakConfig } from './options.js'
-import { type FdInfo, openFdCount, openFds } from './fds.js'
+import { type FdInfo, countUnchangedSince, openFds } from './fds.js'
 import { activeHandles, listTmpCached } from './probes.js'
 import { describeSafely, publishFinding, warnSafely } from './publish.js'
 import { leakShared, observeGc } from './shared.js'
@@ -128,13 +128,14 @@ export class LeakDetector {
   // In a sequential Lambda runtime nothing but the runtime client runs between two
   // invocations (the sandbox is frozen while it waits), so when this invocation follows the
   // last sampled one directly and as many descriptors are open as after its cleanup, that
-  // reading is this one's start: one fstat pass per sampled invocation instead of two.
+  // reading is this one's start: one fstat pass per sampled invocation instead of two
+  // (on kernels without the count, the same numbers listed instead: no fstat either).
   // Anywhere else (a dev server accepting connections between invocations, a test opening
   // files) a fresh reading, which skips only the directory listing when the count allows.
   #startFds (): Map<number, FdInfo> | undefined {
     const last = this.#lastEnd
     this.#lastEnd = undefined
-    if (last !== undefined && last.epoch + 1 === leakShared().epoch && detectEnvironment().sequential && openFdCount() === last.fds.size) return last.fds
+    if (last !== undefined && last.epoch + 1 === leakShared().epoch && detectEnvironment().sequential && countUnchangedSince(last.fds)) return last.fds
     return openFds(last?.fds)
   }
 

@@ -106,6 +106,38 @@ export const openFdCount = (): number | undefined => {
 }
 
 /**
+ * True when no descriptor can have been opened without closing another since `known` was
+ * read: as many are open now (the count, Linux ≥ 6.2), or, on older kernels, the same
+ * numbers are (one listing, no fstat). Which objects they point to is not checked.
+ *
+ * @example
+ * ```ts
+ * const start = last !== undefined && countUnchangedSince(last) ? last : openFds(last)
+ * ```
+ */
+export const countUnchangedSince = (known: ReadonlyMap<number, FdInfo>): boolean => {
+  const count = openFdCount()
+  if (count !== undefined) return count === known.size
+  if (!fdsReadable) return false
+  let names: string[]
+  fdReads.listings++
+  try { names = readdirSync(FD_DIR) } catch { return false }
+  // the listing shows its own descriptor too (closed by now): one more than those open
+  return names.length === known.size + 1 && names.filter((n) => known.has(Number(n))).length === known.size
+}
+
+/**
+ * @internal Tests: behave as on Linux < 6.2, where st_size of /proc/self/fd is 0 (this
+ * kernel cannot be made to say so).
+ *
+ * @example
+ * ```ts
+ * pretendNoFdCount()
+ * ```
+ */
+export const pretendNoFdCount = (): void => { countable = false }
+
+/**
  * Open file descriptors (Linux) with what each points to, or undefined where /proc is
  * not there. `known`: the last reading; its numbers are fstat'ed again and the
  * directory is listed only when more descriptors are open than those (see the module
