@@ -7,7 +7,7 @@ import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
 import { runInNewContext } from 'node:vm'
 import { cleanup, watch, type CleanupReport } from '../src/index.js'
-import { state } from '../src/leftovers.js'
+import { state } from '../src/registry.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 
 /** A value whose every use throws: instanceof, property reads, conversion to a string. */

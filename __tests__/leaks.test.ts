@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { cleanup, CleanupConfigError, invocationLocal, watch, type LeakFinding } from '../src/index.js'
 import { leakStats } from '../src/leaks/detector.js'
 import { resolveLeakOptions } from '../src/leaks/options.js'
-import { state } from '../src/leftovers.js'
+import { state } from '../src/registry.js'
 import { closeSocket, connectTo, recorder, type ServerChild, socketFds, startServer } from './fixtures/leaks-support.js'
 
 // A private directory stands in for os.tmpdir() in every test (other test runs on this
