@@ -177,4 +177,17 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     expect(await scope.dispose()).toMatchObject({ cleaned: 1, failed: [], requests: 1 })
     expect(await uploadExists(b, s3, bucket, key, up.uploadId)).toBe(false)
   })
+
+  it('declared by two live scopes: kept while the other holds it, aborted once by the last', async () => {
+    const key = `tmp/${uid()}.bin`
+    const up = await startUpload(s3, bucket, key)
+    const first = new CleanupScope(options(s3))
+    const second = new CleanupScope(options(s3))
+    multipartUpload(declarer(first, options(s3)), { bucket, key, uploadId: up.uploadId })
+    multipartUpload(declarer(second, options(s3)), { bucket, key, uploadId: up.uploadId })
+    expect(await first.dispose()).toMatchObject({ cleaned: 0, failed: [], requests: 0 })
+    expect(await uploadExists(b, s3, bucket, key, up.uploadId)).toBe(true)
+    expect(await second.dispose()).toMatchObject({ cleaned: 1, failed: [], requests: 1 })
+    expect(await uploadExists(b, s3, bucket, key, up.uploadId)).toBe(false)
+  })
 })

@@ -54,6 +54,7 @@ const reporter = (scope: DeclaringScope, real: SendClient, bucket: string, key: 
   }
 
 /**
+ * @internal (the public API is `scope.upload(u)`, which calls this)
  * Tracks an `@aws-sdk/lib-storage` `Upload` as temp (declare it before `done()`):
  * its multipart upload is declared with `multipartUpload` as soon as
  * CreateMultipartUpload returns its id (aborted on every exit path; deleted, if it

@@ -15,13 +15,13 @@ import { isRecord, rejectUnknownKeys, shown, typeOf } from './validation.js'
 // request per upload (there is no batch abort), hence a batch size of 1.
 
 /**
- * A multipart upload to abort on cleanup (`multipartUpload(scope, target)`): the
+ * A multipart upload to abort on cleanup (`scope.multipartUpload(target)`): the
  * `UploadId` CreateMultipartUpload returned, with its bucket and key.
  *
  * @example
  * ```ts
  * const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'scratch-bucket', Key: key }))
- * multipartUpload(context.cleanup, { bucket: 'scratch-bucket', key, uploadId: UploadId! })
+ * context.cleanup.multipartUpload({ bucket: 'scratch-bucket', key, uploadId: UploadId! })
  * ```
  */
 export interface MultipartUploadTarget {
@@ -32,7 +32,15 @@ export interface MultipartUploadTarget {
   client?: SendClient
 }
 
-/** @internal A multipart upload as the deleter tracks it. */
+/**
+ * @internal A multipart upload as the deleter tracks it.
+ *
+ * @example
+ * ```ts
+ * const r: MultipartResource = multipartResource('multipartUpload', { bucket, key, uploadId }, config)
+ * r.id // 's3://scratch-bucket/tmp/a.bin?uploadId=…'
+ * ```
+ */
 export interface MultipartResource extends RemoteResource {
   readonly kind: 's3-multipart'
   readonly client: SendClient
@@ -47,7 +55,17 @@ export interface MultipartResource extends RemoteResource {
   done: boolean
 }
 
-/** What a declaration needs of a scope: its resolved options and `trackRemote` (the public API). */
+/**
+ * @internal What a declaration needs of a scope: its resolved `s3`/`allow.s3` and
+ * `trackRemote` (the public API). CleanupScope keeps its options private, so its
+ * `multipartUpload`/`upload` methods pass both.
+ *
+ * @example
+ * ```ts
+ * // in CleanupScope
+ * multipartUpload (target: MultipartUploadTarget): void { multipartUpload({ config: this.#config, trackRemote: (k, r) => this.trackRemote(k, r) }, target) }
+ * ```
+ */
 export interface DeclaringScope {
   readonly config: S3Config
   trackRemote: (kind: RemoteKind<any, any>, resource: any) => void
@@ -55,11 +73,24 @@ export interface DeclaringScope {
 
 const TARGET_KEYS = ['bucket', 'key', 'uploadId', 'client'] as const
 
+/**
+ * @internal The id of an upload: its object's id and the upload id.
+ *
+ * @example
+ * ```ts
+ * multipartId('scratch-bucket', 'tmp/a.bin', 'u1') // 's3://scratch-bucket/tmp/a.bin?uploadId=u1'
+ * ```
+ */
 export const multipartId = (bucket: string, key: string, uploadId: string): string => `${s3Id(bucket, key)}?uploadId=${uploadId}`
 
 /**
- * Validates a declaration and builds the resource (the bucket, key, client and
- * `allow.s3` checks are s3Object's). Throws {@link CleanupDeclarationError} now.
+ * @internal Validates a declaration and builds the resource (the bucket, key,
+ * client and `allow.s3` checks are s3Object's). Throws {@link CleanupDeclarationError} now.
+ *
+ * @example
+ * ```ts
+ * multipartResource('multipartUpload', { bucket: 'scratch-bucket', key: 'keep/a', uploadId }, config) // throws: outside allow.s3
+ * ```
  */
 export const multipartResource = (method: string, target: unknown, config: DeclaringScope['config']): MultipartResource => {
   if (!isRecord(target)) {
@@ -102,17 +133,24 @@ const spy = (uploads: Map<string, Set<MultipartResource>>) => (next: Handler, co
   return result
 }
 
-const watch = (r: MultipartResource): void => {
+/**
+ * Watches `r` through its client; returns the resource to track: an upload already
+ * declared and still pending is the very same object (declared twice, or by two
+ * scopes: one state, cleaned once), so nothing watched is left without a settle.
+ */
+const watch = (r: MultipartResource): MultipartResource => {
   let uploads = watchedUploads.get(r.client)
   if (uploads === undefined) {
     const stack = (r.client as { middlewareStack?: MiddlewareStackLike }).middlewareStack
-    if (typeof stack?.add !== 'function') return // not an SDK client (a stub): nothing to learn from
+    if (typeof stack?.add !== 'function') return r // not an SDK client (a stub): nothing to learn from
     watchedUploads.set(r.client, uploads = new Map())
     stack.add(spy(uploads), { step: 'initialize', name: 'middyCleanupMultipartWatch', override: true })
   }
   let set = uploads.get(r.uploadId)
   if (set === undefined) uploads.set(r.uploadId, set = new Set())
+  for (const known of set) if (known.id === r.id && !known.done) return known
   set.add(r)
+  return r
 }
 
 const unwatch = (r: MultipartResource): void => {
@@ -165,7 +203,7 @@ const cleanOne = async (r: MultipartResource, ctx: BatchContext): Promise<Result
 }
 
 /**
- * How multipart uploads go on the wire: one request each (abort, or the completed
+ * @internal How multipart uploads go on the wire: one request each (abort, or the completed
  * object's DeleteObject); one the declaring client saw aborted costs none.
  *
  * @example
@@ -190,7 +228,7 @@ interface MultipartEntry { bucket: string, key: string, uploadId: string }
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v !== ''
 
 /**
- * The multipart-upload kind: its deleter and its journal codec (line
+ * @internal The multipart-upload kind: its deleter and its journal codec (line
  * `{"kind":"s3-multipart","bucket","key","uploadId"}`, replayed under `allow.s3`).
  *
  * @example
@@ -215,6 +253,7 @@ export const multipartKind: RemoteKind<MultipartResource, S3Config> & { readonly
 }
 
 /**
+ * @internal (the public API is `scope.multipartUpload(target)`, which calls this)
  * Declares a multipart upload as temp: it is aborted on every exit path, so its
  * parts are not billed after the invocation. If it was completed meanwhile through
  * the same client, the object it became is a temp object and is deleted instead,
@@ -231,7 +270,5 @@ export const multipartKind: RemoteKind<MultipartResource, S3Config> & { readonly
  * ```
  */
 export const multipartUpload = (scope: DeclaringScope, target: MultipartUploadTarget): void => {
-  const r = multipartResource('multipartUpload', target, scope.config)
-  watch(r)
-  scope.trackRemote(multipartKind, r)
+  scope.trackRemote(multipartKind, watch(multipartResource('multipartUpload', target, scope.config)))
 }
