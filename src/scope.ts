@@ -9,7 +9,7 @@ import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type 
 import { scopeStorage } from './scope-als.js'
 import { type ReportHook, ScopeCore } from './scope-core.js'
 import { flushLeftovers } from './sweep.js'
-import { type TempDirOptions, type TempFileOptions, checkTempOptions, createTempDir, createTempFile } from './temp-files.js'
+import { type TempDirOptions, type TempFileOptions, tempDirIn, tempFileIn } from './temp-files.js'
 import type { RemoteDeleter, RemoteResource } from './scope-items.js'
 
 export type { TempDirOptions, TempFileOptions } from './temp-files.js'
@@ -75,14 +75,7 @@ export class CleanupScope {
    * const file = await context.cleanup.tempFile({ suffix: '.jpg' })
    * ```
    */
-  async tempFile (options?: TempFileOptions): Promise<string> {
-    const { prefix, suffix } = checkTempOptions('tempFile', options)
-    const dir = await this.#core.madeDir()
-    // Its own LIFO entry (a stream declared after it is closed first); only the dir, which holds the journal, goes last.
-    const file = await createTempFile(dir.real, prefix, suffix)
-    this.#core.hold(pathItem(file, dir.roots))
-    return file
-  }
+  tempFile (options?: TempFileOptions): Promise<string> { return tempFileIn(this.#core, options) }
 
   /**
    * Creates an empty directory inside this invocation's own directory under
@@ -93,13 +86,7 @@ export class CleanupScope {
    * const work = await context.cleanup.tempDir({ prefix: 'unzip-' })
    * ```
    */
-  async tempDir (options?: TempDirOptions): Promise<string> {
-    const { prefix } = checkTempOptions('tempDir', options)
-    const dir = await this.#core.madeDir()
-    const sub = await createTempDir(dir.real, prefix)
-    this.#core.hold(pathItem(sub, dir.roots))
-    return sub
-  }
+  tempDir (options?: TempDirOptions): Promise<string> { return tempDirIn(this.#core, options) }
 
   /**
    * Closes `h` on cleanup: anything with `[Symbol.asyncDispose]`, `[Symbol.dispose]`,
@@ -150,9 +137,7 @@ export class CleanupScope {
    * await context.cleanup.putObject({ Bucket: 'scratch-bucket', Key: `tmp/${context.awsRequestId}.jpg`, Body }, { tags: true })
    * ```
    */
-  putObject (input: PutObjectInput, options?: PutObjectOptions): Promise<PutObjectOutput> {
-    return putS3Object(this.#core, (r) => this.trackRemote(s3Deleter, r), this.#config, input, options)
-  }
+  putObject (input: PutObjectInput, options?: PutObjectOptions): Promise<PutObjectOutput> { return putS3Object(this.#core, (r) => this.trackRemote(s3Deleter, r), this.#config, input, options) }
 
   /**
    * Deletes a DynamoDB item on cleanup, batched with the invocation's other items
@@ -178,9 +163,7 @@ export class CleanupScope {
    * await context.cleanup.putItem({ TableName: 'Scratch', Item: { pk: { S: 'job#1' }, sk: { S: 'lock' } } }, { ttl: { attribute: 'expiresAt', seconds: 86400 } })
    * ```
    */
-  putItem (input: PutItemInput, options?: PutItemOptions): Promise<PutItemOutput> {
-    return putDynamoItem((r) => this.trackRemote(dynamoDeleter, r), this.#config, input, options)
-  }
+  putItem (input: PutItemInput, options?: PutItemOptions): Promise<PutItemOutput> { return putDynamoItem((r) => this.trackRemote(dynamoDeleter, r), this.#config, input, options) }
 
   /**
    * Tracks a remote resource to be deleted, in one batch with the others of its

@@ -1,7 +1,8 @@
 import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CleanupDeclarationError } from './errors.js'
-import { uniqueName } from './files.js'
+import { pathItem, uniqueName } from './files.js'
+import type { ScopeCore } from './scope-core.js'
 import { typeOf, unknownKey, unknownKeyMessage } from './validation.js'
 
 /**
@@ -99,3 +100,37 @@ export const createTempDir = async (dir: string, prefix = ''): Promise<string> =
   return sub
 }
 
+
+/**
+ * @internal `scope.tempFile()`: a new empty file in the scope's per-invocation dir,
+ * held by the scope as its own LIFO entry (a stream declared after it is closed
+ * first); only the dir, which holds the journal, goes last.
+ *
+ * @example
+ * ```ts
+ * const file = await tempFileIn(core, { suffix: '.jpg' })
+ * ```
+ */
+export const tempFileIn = async (core: ScopeCore, options?: TempFileOptions): Promise<string> => {
+  const { prefix, suffix } = checkTempOptions('tempFile', options)
+  const dir = await core.madeDir()
+  const file = await createTempFile(dir.real, prefix, suffix)
+  core.hold(pathItem(file, dir.roots))
+  return file
+}
+
+/**
+ * @internal `scope.tempDir()`: a new empty directory in the scope's per-invocation dir, held by the scope.
+ *
+ * @example
+ * ```ts
+ * const work = await tempDirIn(core, { prefix: 'unzip-' })
+ * ```
+ */
+export const tempDirIn = async (core: ScopeCore, options?: TempDirOptions): Promise<string> => {
+  const { prefix } = checkTempOptions('tempDir', options)
+  const dir = await core.madeDir()
+  const sub = await createTempDir(dir.real, prefix)
+  core.hold(pathItem(sub, dir.roots))
+  return sub
+}
