@@ -100,10 +100,12 @@ export class LeakDetector {
     shared.inFlight.add(scope)
     shared.epoch++
     const sampled = this.#calls++ % this.#config.every === 0 && alone
-    const base = sampled ? this.baseline() : undefined
+    // Not sampled: no hook, so an empty scope keeps its synchronous end; it leaves the
+    // in-flight set at the next attach, once it is no longer active.
+    if (!sampled) return
+    const base = this.baseline()
     const hook: ReportHook = (report) => {
       shared.inFlight.delete(scope)
-      if (base === undefined) return
       // a timed-out handler may still be running; an early return is disposed during another invocation
       if (report.exitPath !== 'success' && report.exitPath !== 'error') return
       return this.#finish(base, report)
