@@ -39,7 +39,7 @@ export { CleanupConfigError, CleanupDeclarationError, CleanupError } from './err
 
 // ---- what can be declared ----
 export type { Closeable } from './disposers.js'
-export type { RemoteDeleter, RemoteResource, DeleteContext, DeleteOutcome } from './tracked.js'
+export type { RemoteDeleter, RemoteResource, DeleteContext, DeleteOutcome } from './scope-items.js'
 export { TEMP_TAG } from './s3.js'
 export { tempKey } from './temp-key.js'
 export type { TempKeyOptions } from './temp-key.js'

@@ -2,7 +2,7 @@
 // Shared by the declarations (s3.ts), the batch sender (s3-delete.ts) and F's multipart kind.
 import { type SendClient, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
-import type { RemoteResource } from './tracked.js'
+import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
 /**
