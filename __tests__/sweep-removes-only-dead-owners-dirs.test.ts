@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { threadId } from 'node:worker_threads'
-import { invocationDirName, ownerIsDead, processIdentity, processStart } from '../src/files.js'
+import { invocationDirName, ownerIsDead, processIdentity, processStart } from '../src/invocation-dirs.js'
 import { sweepStaleInvocationDirs } from '../src/sweep.js'
 
 // The kernel's view, read here independently of src/files.ts.

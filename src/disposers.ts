@@ -20,7 +20,23 @@ export type Closeable =
 // Node 20/22 define Symbol.asyncDispose as Symbol.for('nodejs.asyncDispose'); a vm
 // realm (jest) may lack the property while objects from node: modules still carry
 // the registered symbol, so look both up.
+/**
+ * @internal `Symbol.asyncDispose`, or the registered symbol Node uses where the realm lacks it.
+ *
+ * @example
+ * ```ts
+ * typeof (fileHandle as any)[asyncDisposeSymbol] === 'function' // true on Node 20+
+ * ```
+ */
 export const asyncDisposeSymbol: symbol = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+/**
+ * @internal `Symbol.dispose`, or the registered symbol Node uses where the realm lacks it.
+ *
+ * @example
+ * ```ts
+ * const dispose = (h as any)[disposeSymbol]
+ * ```
+ */
 export const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose')
 
 const isObjectLike = (v: unknown): v is Record<PropertyKey, unknown> =>
@@ -31,6 +47,14 @@ const isObjectLike = (v: unknown): v is Record<PropertyKey, unknown> =>
 // the peer. FileHandle has asyncDispose (Node 20+) and close(); pg/mysql clients
 // have end(); net.Server has close(cb) which only calls back when idle, so it is
 // wrapped to resolve on the callback.
+/**
+ * @internal How `handle(h)` closes `h` (see the order above); throws {@link CleanupDeclarationError} now for anything it cannot close.
+ *
+ * @example
+ * ```ts
+ * const close = closerFor(socket) // () => destroy, resolved on 'close'
+ * ```
+ */
 export const closerFor = (h: unknown): (() => unknown) => {
   if (!isObjectLike(h)) {
     throw new CleanupDeclarationError(`cleanup: handle() needs an object to close; got ${h === null ? 'null' : typeof h}. Pass a FileHandle, stream, socket or client, or use defer(fn) for anything else.`)
@@ -80,6 +104,14 @@ const closeStream = (h: Record<PropertyKey, unknown>, destroy: (...a: unknown[])
   }
 })
 
+/**
+ * @internal Validates `defer(fn)`: a function, or {@link CleanupDeclarationError} now.
+ *
+ * @example
+ * ```ts
+ * const run = checkDefer(() => metrics.flush())
+ * ```
+ */
 export const checkDefer = (fn: unknown): (() => unknown) => {
   if (typeof fn !== 'function') {
     throw new CleanupDeclarationError(`cleanup: defer() needs a function to call at cleanup; got ${fn === null ? 'null' : typeof fn}. Pass e.g. context.cleanup.defer(() => metrics.flush()).`)
@@ -87,7 +119,14 @@ export const checkDefer = (fn: unknown): (() => unknown) => {
   return fn as () => unknown
 }
 
-/** A short label for reports: the constructor's name, e.g. `FileHandle`, `Socket`. */
+/**
+ * A short label for reports: the constructor's name, e.g. `FileHandle`, `Socket`.
+ *
+ * @example
+ * ```ts
+ * describeHandle(await open('/tmp/x', 'r')) // 'FileHandle fd 23'
+ * ```
+ */
 export const describeHandle = (h: object): string => {
   const name = (h as { constructor?: { name?: string } }).constructor?.name ?? 'object'
   const path = (h as { path?: unknown }).path

@@ -30,7 +30,14 @@ export interface LiveScope {
   disposeFor: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
 }
 
-/** The process-wide state behind `Symbol.for('middy-cleanup.state')`. */
+/**
+ * The process-wide state behind `Symbol.for('middy-cleanup.state')`.
+ *
+ * @example
+ * ```ts
+ * state.active.size // scopes live in this process
+ * ```
+ */
 export interface ProcessState {
   /** scopes that declared something and have not finished disposing */
   active: Set<LiveScope>

@@ -112,29 +112,61 @@ export interface RemoteDeleter<R extends RemoteResource = RemoteResource> {
   delete: (resources: R[], context: DeleteContext) => Promise<DeleteOutcome<R>>
 }
 
-/** A local disposer (`defer`, `handle`). */
+/**
+ * A local disposer (`defer`, `handle`).
+ *
+ * @example
+ * ```ts
+ * const item: DisposerItem = { type: 'disposer', kind: 'defer', id: 'defer flush', run: () => metrics.flush(), attempts: 0 }
+ * ```
+ */
 export interface DisposerItem { type: 'disposer', kind: 'defer' | 'handle', id: string, run: () => unknown, attempts: number }
 /**
  * A file or directory (`path`, `tempFile`, `tempDir`, the per-invocation directory).
  * `covers`: resources it counts for (0 for a per-invocation dir, bookkeeping only).
  * `holders`: remote resources journaled in this dir and still pending; while there
  * are any, the dir (and its `.journal`) is kept.
+ *
+ * @example
+ * ```ts
+ * const item: PathItem = { type: 'path', kind: 'path', id: '/tmp/out.jpg', real: '/tmp/out.jpg', roots: ['/tmp'], attempts: 0, covers: 1 }
+ * ```
  */
 export interface PathItem {
   type: 'path', kind: 'path', id: string, real: string, roots: readonly string[], attempts: number, covers: number
   holders?: Set<RemoteItem>
 }
-/** A remote resource; `dir`: the per-invocation dir whose journal lists it. */
+/**
+ * A remote resource; `dir`: the per-invocation dir whose journal lists it.
+ *
+ * @example
+ * ```ts
+ * const item: RemoteItem = { type: 'remote', kind: 's3', id: r.id, deleter: s3Deleter, resource: r, attempts: 0 }
+ * ```
+ */
 export interface RemoteItem {
   type: 'remote', kind: string, id: string, deleter: RemoteDeleter<any>, resource: RemoteResource, attempts: number
   dir?: PathItem
 }
+/**
+ * Anything a scope holds and a disposal run releases.
+ *
+ * @example
+ * ```ts
+ * const items: TrackedItem[] = [deferItem, pathItem, remoteItem] // released in reverse
+ * ```
+ */
 export type TrackedItem = DisposerItem | PathItem | RemoteItem
 
 /**
  * Gives up on a resource after this many real attempts (the first cleanup's
  * included). A delete that was never sent — the budget was spent before it could
  * start, a deleter's `sent: false` — is deferred without using one.
+ *
+ * @example
+ * ```ts
+ * if (item.attempts >= MAX_ATTEMPTS) report.failed.push({ kind: item.kind, id: item.id, error }) // given up
+ * ```
  */
 export const MAX_ATTEMPTS = 3
 
@@ -142,6 +174,11 @@ export const MAX_ATTEMPTS = 3
  * Ties remote items to the per-invocation dir whose `.journal` lists them: the
  * engine keeps that dir until every one of them is confirmed deleted or given up,
  * so a process killed meanwhile leaves the journal for the next one.
+ *
+ * @example
+ * ```ts
+ * journaledIn(dirItem, revived.items) // the dir stays until each is deleted or given up
+ * ```
  */
 export const journaledIn = (dir: PathItem, items: Iterable<RemoteItem>): void => {
   const holders = dir.holders ??= new Set()

@@ -1,7 +1,8 @@
 import { type Closeable, asyncDisposeSymbol, checkDefer, closerFor, describeHandle } from './disposers.js'
 import { type DynamoItemTarget, type PutItemInput, type PutItemOptions, type PutItemOutput, dynamoDeleter, dynamoResource, putDynamoItem } from './dynamodb.js'
 import { type RequestTrace, InvocationEnd } from './end-proof.js'
-import { checkPath, newInvocationDir, pathItem } from './files.js'
+import { checkPath, pathItem } from './files.js'
+import { newInvocationDir } from './invocation-dirs.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { registerShutdownFlush } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
@@ -222,6 +223,11 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
  * @internal @deprecated Interim members, thin aliases of the core's: until durable.ts calls
  * `coreOf(scope).disposeFor`, leak detection is attached to `coreOf(scope)` (isOrphaned,
  * addReportHook) and disposal-order.test.ts reads `coreOf(scope).invocationDir`.
+ *
+ * @example
+ * ```ts
+ * await scope.disposeAs('early-return', 500) // same as coreOf(scope).disposeFor('early-return', 500)
+ * ```
  */
 export interface CleanupScope {
   /** @internal @deprecated `coreOf(scope).disposeFor` */

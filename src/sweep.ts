@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { runInBackground } from './deadline.js'
 import { addToPlan, emptyPlan, runDisposal } from './disposal.js'
 import { describeError } from './errors.js'
-import { deadOwnersDirs, realTmpdir } from './files.js'
+import { realTmpdir } from './files.js'
+import { deadOwnersDirs } from './invocation-dirs.js'
 import { JOURNAL_FILE, JOURNAL_MAX_BYTES, JOURNAL_MAX_ENTRIES, type JournalRead, readJournal, reviveJournal } from './journal.js'
 import { builtInKinds } from './kinds.js'
 import { noteSignal } from './end-proof.js'
@@ -64,7 +65,14 @@ export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions):
   return run
 }
 
-/** @internal How one flush runs. */
+/**
+ * @internal How one flush runs.
+ *
+ * @example
+ * ```ts
+ * const o: FlushOptions = { exitPath: 'shutdown', budgetMs: 300, logger }
+ * ```
+ */
 export interface FlushOptions {
   exitPath: ExitPath
   budgetMs: number
@@ -136,7 +144,14 @@ const reviveDeadProcessDirs = async (o: FlushOptions, report: CleanupReport, jou
   }
 }
 
-/** What the start-of-process sweep did: dirs removed, and journals it found but did not obey. */
+/**
+ * What the start-of-process sweep did: dirs removed, and journals it found but did not obey.
+ *
+ * @example
+ * ```ts
+ * const { removed, notes }: SweepResult = await sweepStaleInvocationDirs()
+ * ```
+ */
 export interface SweepResult {
   removed: string[]
   /** one line per journal without a replayable entry that was ignored, truncated or had malformed lines */

@@ -1,7 +1,8 @@
 import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CleanupDeclarationError } from './errors.js'
-import { pathItem, uniqueName } from './files.js'
+import { pathItem } from './files.js'
+import { uniqueName } from './invocation-dirs.js'
 import type { ScopeCore } from './scope-core.js'
 import { typeOf, unknownKey, unknownKeyMessage } from './validation.js'
 
@@ -38,10 +39,15 @@ const NAME_MAX_BYTES = 255
 const RANDOM_CHARS = 16
 
 /**
- * Validates the options of `tempFile()` / `tempDir()` at the call: an object or
+ * @internal Validates the options of `tempFile()` / `tempDir()` at the call: an object or
  * nothing, known keys only, a prefix/suffix without separators, and a name that fits
  * NAME_MAX with the 16 random characters. Throws {@link CleanupDeclarationError}
  * naming the argument and the fix.
+ *
+ * @example
+ * ```ts
+ * checkTempOptions('tempFile', { suffix: '.jpg' }) // { prefix: '', suffix: '.jpg' }
+ * ```
  */
 export const checkTempOptions = (method: 'tempFile' | 'tempDir', options: unknown): { prefix: string, suffix: string } => {
   const known = method === 'tempFile' ? ['prefix', 'suffix'] : ['prefix']
