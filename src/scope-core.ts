@@ -55,7 +55,15 @@ export interface ScopeCoreSettings {
   readonly newDir: () => PathItem
 }
 
-type ScopeState = 'active' | 'disposing' | 'disposed'
+/**
+ * Where a scope is: `'active'` until disposal starts, then `'disposing'`, then `'disposed'`.
+ *
+ * @example
+ * ```ts
+ * if (scope.state !== 'active') return // too late to declare: it would go to the leftovers
+ * ```
+ */
+export type ScopeState = 'active' | 'disposing' | 'disposed'
 
 /**
  * @internal One scope's bookkeeping and disposal. Registered in the process registry

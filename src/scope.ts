@@ -8,7 +8,7 @@ import { registerShutdownFlush } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { scopeStorage } from './scope-als.js'
-import { type ReportHook, ScopeCore } from './scope-core.js'
+import { type ReportHook, type ScopeState, ScopeCore } from './scope-core.js'
 import { flushLeftovers } from './sweep.js'
 import { type TempDirOptions, type TempFileOptions, tempDirIn, tempFileIn } from './temp-files.js'
 import type { RemoteDeleter, RemoteResource } from './scope-items.js'
@@ -49,7 +49,7 @@ export class CleanupScope {
   static { coreOfScope = (scope) => scope.#core }
 
   /** `'active'` until disposal starts, then `'disposing'`, then `'disposed'`. */
-  get state (): ScopeCore['state'] { return this.#core.state }
+  get state (): ScopeState { return this.#core.state }
 
   /**
    * Removes `p` (a file, or a directory recursively) on cleanup. Throws now, at
