@@ -192,7 +192,9 @@ class BatchRun<R extends RemoteResource, E> {
     }
     const tasks: Array<() => Promise<void>> = []
     for (const list of groups.values()) {
-      for (const part of chunk(list, Math.max(1, kind.batchSize(list[0]!)))) tasks.push(() => this.run(part))
+      const size = Math.max(1, kind.batchSize(list[0]!))
+      if (list.length <= size) tasks.push(() => this.run(list)) // the common case: no copy
+      else for (const part of chunk(list, size)) tasks.push(() => this.run(part))
     }
     return tasks
   }
@@ -210,14 +212,15 @@ class BatchRun<R extends RemoteResource, E> {
         this.#settleAll(pending, error, true)
         return
       }
-      if (result.sent) for (const e of pending) { const tally = this.#tallies.get(e); if (tally !== undefined) tally.sent = true }
-      for (const e of result.cleaned) this.#settle(e)
-      for (const f of result.failed) this.#settle(f.entry, f.error, f.retryable)
+      const { sent } = result
+      for (const e of result.cleaned) this.#settle(e, sent)
+      for (const f of result.failed) this.#settle(f.entry, sent, f.error, f.retryable)
+      if (sent) for (const { entry } of result.retry) { const tally = this.#tallies.get(entry); if (tally !== undefined) tally.sent = true }
       if (result.cleaned.length + result.failed.length + result.retry.length !== pending.length) this.#unreported(pending, result)
       if (result.retry.length === 0) return
       if (!await backoffWithin(attempt, this.#budget, random)) {
         // no room for another attempt: the next invocation retries these
-        for (const { entry, error } of result.retry) this.#settle(entry, error, true)
+        for (const { entry, error } of result.retry) this.#settle(entry, sent, error, true)
         return
       }
       pending = result.retry.map((x) => x.entry)
@@ -226,17 +229,19 @@ class BatchRun<R extends RemoteResource, E> {
 
   #unreported (pending: readonly E[], result: BatchResult<E>): void {
     const seen = new Set<E>([...result.cleaned, ...result.failed.map((f) => f.entry), ...result.retry.map((x) => x.entry)])
-    for (const e of pending) if (!seen.has(e)) this.#settle(e, new Error('the batch sender did not report this entry'), true)
+    for (const e of pending) if (!seen.has(e)) this.#settle(e, result.sent, new Error('the batch sender did not report this entry'), true)
   }
 
   #settleAll (entries: readonly E[], error: unknown, retryable: boolean): void {
-    for (const e of entries) this.#settle(e, error, retryable)
+    for (const e of entries) this.#settle(e, false, error, retryable)
   }
 
-  #settle (e: E, error?: unknown, retryable = false): void {
+  /** `sent`: this entry's latest request went out (any earlier one that did already counts). */
+  #settle (e: E, sent: boolean, error?: unknown, retryable = false): void {
     const tally = this.#tallies.get(e)
     if (tally === undefined) return
     this.#tallies.delete(e) // an entry settles once, whatever a sender reports twice
+    if (sent) tally.sent = true
     if (error !== undefined && tally.error === undefined) { tally.error = error; tally.retryable = retryable }
     if (--tally.left === 0) this.#done(tally)
   }
