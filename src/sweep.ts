@@ -36,6 +36,17 @@ export const hasPendingWork = (): boolean => {
 }
 
 /**
+ * @internal The sweep running now, if any: the invocation that started it waits for it
+ * (bounded) in its after/onError; with none, an empty scope ends without a promise.
+ *
+ * @example
+ * ```ts
+ * if (runningSweep() === undefined && core.endNowIfEmpty('success')) return undefined
+ * ```
+ */
+export const runningSweep = (): Promise<unknown> | undefined => state.background
+
+/**
  * @internal Starts, in the background, the sweep of what earlier invocations left:
  * orphaned scopes (early returns), leftovers, and — once per process — stale
  * per-invocation directories of a previous process. The invocation that started it
