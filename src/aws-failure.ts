@@ -10,6 +10,25 @@ import { CleanupDeadlineError } from './errors.js'
  */
 
 /**
+ * Why a remote resource was not deleted, with the service's error code (`AccessDenied`,
+ * `ConditionalCheckFailedException`, …): the base of each kind's error (S3DeleteError,
+ * DynamoDeleteError), whose `name` is what a report shows.
+ *
+ * @example
+ * ```ts
+ * export class QueueDeleteError extends RemoteDeleteError { override name = 'QueueDeleteError' }
+ * throw new QueueDeleteError('queue was not deleted: AccessDenied', 'AccessDenied', { cause: error })
+ * ```
+ */
+export class RemoteDeleteError extends Error {
+  readonly code: string | undefined
+  constructor (message: string, code?: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/**
  * The fields of an SDK error cleanup reads.
  *
  * @example

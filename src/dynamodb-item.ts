@@ -1,6 +1,7 @@
 // What a DynamoDB item declaration is: the tracked resource, its canonical key, its
 // checks, its errors. Shared by the declarations (dynamodb.ts) and the batch sender
 // (dynamodb-delete.ts).
+import { RemoteDeleteError } from './aws-failure.js'
 import { type SendClient, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
 import type { RemoteResource } from './scope-items.js'
@@ -91,13 +92,8 @@ export interface DynamoResource extends RemoteResource {
  * })
  * ```
  */
-export class DynamoDeleteError extends Error {
+export class DynamoDeleteError extends RemoteDeleteError {
   override name = 'DynamoDeleteError'
-  readonly code: string | undefined
-  constructor (message: string, code?: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-  }
 }
 
 /** Keys of a `dynamoItem()` target; anything else is refused, never ignored. */

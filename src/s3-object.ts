@@ -1,5 +1,6 @@
 // What an S3 object declaration is: the tracked resource, its checks, its errors.
 // Shared by the declarations (s3.ts), the batch sender (s3-delete.ts) and F's multipart kind.
+import { RemoteDeleteError } from './aws-failure.js'
 import { type SendClient, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
 import type { RemoteResource } from './scope-items.js'
@@ -74,13 +75,8 @@ export interface S3Resource extends RemoteResource {
  * })
  * ```
  */
-export class S3DeleteError extends Error {
+export class S3DeleteError extends RemoteDeleteError {
   override name = 'S3DeleteError'
-  readonly code: string | undefined
-  constructor (message: string, code?: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-  }
 }
 
 /**
