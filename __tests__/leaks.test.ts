@@ -5,7 +5,7 @@
 // the leak put back, which must be found: a detector that never sampled, or never
 // found anything, fails them. Servers run in a child process, so only the client side
 // of a connection is in this process.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals'
 import middy from '@middy/core'
 import { HeadObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { spawn } from 'node:child_process'
@@ -20,6 +20,7 @@ import { cleanup, CleanupConfigError, invocationLocal, watch, type LeakFinding }
 import { leakStats } from '../src/leaks/detector.js'
 import { resolveLeakOptions } from '../src/leaks/options.js'
 import { state } from '../src/registry.js'
+import { ScopeCore } from '../src/scope-core.js'
 import { closeSocket, connectTo, recorder, type ServerChild, socketFds, startServer } from './fixtures/leaks-support.js'
 
 // A private directory stands in for os.tmpdir() in every test (other test runs on this
@@ -387,11 +388,19 @@ describe('no false positives', () => {
 
 describe('options and wiring', () => {
   /** Leaks a FileHandle every invocation; reports what the scope offered to leak detection. */
-  const leakyWith = (options: Parameters<typeof cleanup>[0], hooks: unknown[], leaked: FileHandle[]) =>
-    middy().use(cleanup(options)).handler(async (_e: unknown, context: any) => {
-      hooks.push(context.cleanup.beforeReport)
+  // The hooks leak detection adds to invocation scopes (the core's addReportHook, what the middleware attaches to).
+  const leakyWith = (options: Parameters<typeof cleanup>[0], hooks: unknown[], leaked: FileHandle[]) => {
+    const handler = middy().use(cleanup(options)).handler(async () => {
       leaked.push(await open(dataFile, 'r'))
     })
+    return async (event: unknown, context: unknown) => {
+      const spy = jest.spyOn(ScopeCore.prototype, 'addReportHook')
+      try { return await handler(event, context as any) } finally {
+        hooks.push(...spy.mock.calls.map(([hook]) => hook))
+        spy.mockRestore()
+      }
+    }
+  }
 
   it.each([
     ['left out (the default)', {}],
@@ -403,13 +412,14 @@ describe('options and wiring', () => {
       const off = recorder()
       const hooks: unknown[] = []
       expect(await sampledDuring(() => invoke(leakyWith({ ...extra, onReport: off.onReport, logger: off.logger }, hooks, leaked), 4))).toBe(0)
-      expect(hooks).toEqual([undefined, undefined, undefined, undefined])
+      expect(hooks).toEqual([])
       expect(off.reports).toHaveLength(4)
       expect(off.reports.map((rep) => rep.leaks)).toEqual([undefined, undefined, undefined, undefined])
       expect(off.warnings).toEqual([])
       const on = recorder()
       const onHooks: unknown[] = []
       expect(await sampledDuring(() => invoke(leakyWith({ detectLeaks: { tmp }, onReport: on.onReport, logger: on.logger }, onHooks, leaked), 4))).toBe(4)
+      expect(onHooks).toHaveLength(4)
       expect(onHooks.every((h) => typeof h === 'function')).toBe(true)
       expect(on.reports.map((rep) => rep.leaks?.map((f) => f.kind))).toEqual([undefined, undefined, ['handles'], ['handles']])
     } finally { for (const fh of leaked) await fh.close() }

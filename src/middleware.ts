@@ -140,7 +140,7 @@ const startInvocation = (s: Setup, request: WithScope): void => {
   const core = coreOf(scope)
   request[SCOPE] = core
   request.context.cleanup = scope
-  contained(s, 'attaching leak detection', () => { if (s.leaks !== undefined) s.leaks.attach(scope) })
+  contained(s, 'attaching leak detection', () => { if (s.leaks !== undefined) s.leaks.attach(core) })
   const internal = request.internal
   if (internal !== undefined && internal !== null) {
     internal[INTERNAL_SCOPE_KEY] = scope
