@@ -99,7 +99,7 @@ export const shutdown = (options?: ShutdownOptions): ShutdownMiddleware => {
     const where = env.managedInstances
       ? 'on Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY is set), where the runtime does not deliver SIGTERM to process.on() listeners and handlers run in worker threads'
       : 'in a worker thread, where process.on() never receives signals'
-    warnSafely(logger, 'unsupported', `shutdown: running ${where}; no signal listener and no extension were installed, onShutdown() teardowns will not run on shutdown. Close shared connections in your own lifecycle hooks, or call runShutdown() yourself.`)
+    warnSafely(logger, 'unsupported', `shutdown: running ${where}; no signal listener and no extension were installed, onShutdown() teardowns will not run on shutdown. Close shared connections in your own lifecycle hooks (in a worker thread: when the main thread tells it to stop).`)
     return middleware(Promise.resolve({ state: 'skipped', reason: env.managedInstances ? 'Lambda Managed Instances' : 'worker thread' }))
   }
 
