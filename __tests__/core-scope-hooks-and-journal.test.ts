@@ -27,6 +27,7 @@ describe('report hooks', () => {
     const core = newCore(log.logger, (r) => { reports.push(r) })
     core.hold({ type: 'disposer', kind: 'defer', id: 'defer', run: () => {}, attempts: 0 })
     for (const h of hooks) core.addReportHook(h as (r: Report) => void)
+    expect(core.reportHooks).toBe(hooks.length)
     const report = await core.disposeFor('success', 2000)
     return { report, reports, log }
   }
@@ -39,6 +40,7 @@ describe('report hooks', () => {
       (r) => { order.push('third'); (r as Report & { leaks?: unknown[] }).leaks = [] },
     ])
     expect(order).toEqual(['first 1', 'second (async, awaited)', 'third'])
+    expect(report.resources).toBe(1)
     expect(reports).toEqual([report])
     expect((report as Report & { leaks?: unknown[] }).leaks).toEqual([])
   })

@@ -10,7 +10,7 @@ import { type TrackedItem, identityOf } from './scope-items.js'
  *
  * @example
  * ```ts
- * for (const scope of liveScopes()) if (scope.isOrphaned()) void scope.disposeFor(scope.orphanExitPath(), 500)
+ * for (const scope of state.active) if (scope.isOrphaned()) void scope.disposeFor(scope.orphanExitPath(), 500)
  * ```
  */
 export interface LiveScope {

@@ -106,6 +106,9 @@ export class ScopeCore implements LiveScope {
   /** Adds a hook run after disposal, in the order added; a throwing hook is logged and changes nothing. */
   addReportHook (hook: ReportHook): void { (this.#hooks ??= []).push(hook) }
 
+  /** How many report hooks are attached (leak detection attaches one): for tests. */
+  get reportHooks (): number { return this.#hooks?.length ?? 0 }
+
   /**
    * Holds `item` for disposal. False when not held: the same identity (real path, or
    * kind + client + id) is already held — deleted, and counted, once — or disposal has
