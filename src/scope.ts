@@ -8,7 +8,7 @@ import { registerShutdownFlush } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { scopeStorage } from './scope-als.js'
-import { type ReportHook, type ScopeState, ScopeCore } from './scope-core.js'
+import { type ScopeState, ScopeCore } from './scope-core.js'
 import { flushLeftovers } from './sweep.js'
 import { type TempDirOptions, type TempFileOptions, tempDirIn, tempFileIn } from './temp-files.js'
 import type { RemoteDeleter, RemoteResource } from './scope-items.js'
@@ -221,8 +221,7 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
 
 /**
  * @internal @deprecated Interim members, thin aliases of the core's: until durable.ts calls
- * `coreOf(scope).disposeFor`, leak detection is attached to `coreOf(scope)` (isOrphaned,
- * addReportHook) and disposal-order.test.ts reads `coreOf(scope).invocationDir`.
+ * `coreOf(scope).disposeFor` and disposal-order.test.ts reads `coreOf(scope).invocationDir`.
  *
  * @example
  * ```ts
@@ -232,26 +231,12 @@ if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
 export interface CleanupScope {
   /** @internal @deprecated `coreOf(scope).disposeFor` */
   disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
-  /** @internal @deprecated `coreOf(scope).isOrphaned` */
-  isOrphaned: () => boolean
   /** @internal @deprecated `coreOf(scope).invocationDir` */
   readonly invocationDir: string | undefined
-  /** @internal @deprecated `coreOf(scope).addReportHook`: setting it adds a hook */
-  beforeReport: ReportHook | undefined
 }
-const legacyHooks = new WeakMap<CleanupScope, ReportHook | undefined>()
 Object.defineProperties(CleanupScope.prototype, {
   disposeAs: { value (this: CleanupScope, exitPath: ExitPath, budgetMs: number) { return coreOf(this).disposeFor(exitPath, budgetMs) }, configurable: true },
-  isOrphaned: { value (this: CleanupScope) { return coreOf(this).isOrphaned() }, configurable: true },
   invocationDir: { get (this: CleanupScope) { return coreOf(this).invocationDir }, configurable: true },
-  beforeReport: {
-    get (this: CleanupScope) { return legacyHooks.get(this) },
-    set (this: CleanupScope, hook: ReportHook | undefined) {
-      legacyHooks.set(this, hook)
-      if (hook !== undefined) coreOf(this).addReportHook(hook)
-    },
-    configurable: true,
-  },
 })
 
 /**
