@@ -31,7 +31,7 @@ export const runInBackground = <T>(fn: () => T): T => background().run(true, fn)
 export const inBackground = (): boolean => background().getStore() === true
 
 /**
- * @internal Options of a {@link Deadline}.
+ * Options of a {@link Deadline}.
  *
  * @example
  * ```ts

@@ -8,6 +8,7 @@ import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
 /**
+ * @internal
  * The DynamoDB SDK (an optional peer), loaded on first use, once per process.
  *
  * @example
@@ -17,6 +18,7 @@ import { rejectUnknownKeys, shown, typeOf } from './validation.js'
  */
 export const loadDynamoSdk = lazy(() => import('@aws-sdk/client-dynamodb'))
 /**
+ * @internal
  * lib-dynamodb (an optional peer, for DocumentClients), loaded on first use, once per process.
  *
  * @example
@@ -54,7 +56,7 @@ export interface DynamoItemTarget {
 }
 
 /**
- * @internal A DynamoDB item as the deleter tracks it.
+ * A DynamoDB item as the deleter tracks it.
  *
  * @example
  * ```ts

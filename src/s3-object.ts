@@ -7,6 +7,7 @@ import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
 
 /**
+ * @internal
  * The S3 SDK (an optional peer), loaded on first use, once per process.
  *
  * @example
@@ -36,7 +37,7 @@ export interface S3ObjectTarget {
 }
 
 /**
- * @internal An S3 object as the deleter tracks it.
+ * An S3 object as the deleter tracks it.
  *
  * @example
  * ```ts
