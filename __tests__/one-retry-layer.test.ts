@@ -74,6 +74,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet(), timeoutMs: 20_000 })
       for (const key of keys) scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} S3 always-${name} maxAttempts=${maxAttempts}: wire=${wire(proxy)} report.requests=${report.requests}`)
       expect(wire(proxy)).toBe(maxAttempts)
       expect(report.requests).toBe(maxAttempts)
@@ -104,6 +105,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ dynamodb: via, logger: quiet(), timeoutMs: 20_000 })
       for (const pk of pks) scope.dynamoItem({ table, key: { pk: { S: pk } } })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} DynamoDB always-${name} maxAttempts=${maxAttempts}: wire=${wire(proxy)} report.requests=${report.requests}`)
       expect(wire(proxy)).toBe(maxAttempts)
       expect(report.requests).toBe(maxAttempts)
@@ -126,6 +128,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       await scope.putItem({ TableName: table, Item: { pk: { S: pk } } }, { verify: true })
       faulty = true
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       expect(proxy.seen.filter((r) => r.op === 'DeleteItem')).toHaveLength(3)
       expect(report).toMatchObject({ requests: 3, cleaned: 0, leftovers: 1 })
       expect(await itemExists(ddb, table, pk)).toBe(true)
@@ -144,6 +147,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet() })
       scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       expect(wire(proxy)).toBe(1)
       expect(report).toMatchObject({ requests: 1, cleaned: 0, leftovers: 0 })
       expect(report.failed).toEqual([expect.objectContaining({ kind: 's3', id: `s3://${bucket}/${key}`, error: expect.objectContaining({ name: 'S3DeleteError', code: 'AccessDenied' }) })])
@@ -163,6 +167,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet(), timeoutMs: 20_000 })
       for (const key of keys) scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} S3 per-key SlowDown ×3: wire=${wire(proxy)} report.requests=${report.requests}`)
       // 30 keys → 15 withheld → 8 → 4 → done: the first request and 3 re-sends of what was left
       expect(proxy.injected.keyErrors).toBe(3)
@@ -182,6 +187,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet(), timeoutMs: 400 })
       for (const key of keys) scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} S3 per-key InternalError until the deadline: wire=${wire(proxy)} report.requests=${report.requests}`)
       expect(wire(proxy)).toBeGreaterThan(1) // looped on
       expect(report.requests).toBe(wire(proxy))
@@ -203,6 +209,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet() })
       for (const key of keys) scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       expect(wire(proxy)).toBe(1)
       expect(report).toMatchObject({ requests: 1, cleaned: 2, leftovers: 0 })
       expect(report.failed).toEqual([expect.objectContaining({ kind: 's3', id: `s3://${bucket}/${keys[2]}`, error: expect.objectContaining({ name: 'S3DeleteError', code: 'AccessDenied' }) })])
@@ -223,6 +230,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ s3: via, logger: quiet() })
       scope.s3Object({ bucket: lb, key: 'held', versionId: held.VersionId! })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       expect(wire(proxy)).toBe(1)
       expect(report).toMatchObject({ requests: 1, cleaned: 0, leftovers: 0 })
       expect(report.failed[0]!.error).toMatchObject({ name: 'S3DeleteError', code: 'AccessDenied' })
@@ -239,6 +247,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ dynamodb: via, logger: quiet(), timeoutMs: 20_000 })
       for (const pk of pks) scope.dynamoItem({ table, key: { pk: { S: pk } } })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} DynamoDB UnprocessedItems ×3: wire=${wire(proxy)} report.requests=${report.requests}`)
       // 20 → 10 unprocessed → 5 → 3 → done
       expect(wire(proxy)).toBe(4)
@@ -257,6 +266,7 @@ describe.each(backends())('whole-request faults are the SDK\'s to retry, on $nam
       const scope = new CleanupScope({ dynamodb: via, logger: quiet(), timeoutMs: 400 })
       for (const pk of pks) scope.dynamoItem({ table, key: { pk: { S: pk } } })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       expect(wire(proxy)).toBeGreaterThan(1)
       expect(report.requests).toBe(wire(proxy))
       expect(report).toMatchObject({ cleaned: 0, leftovers: 3 })

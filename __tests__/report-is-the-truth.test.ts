@@ -77,6 +77,7 @@ describe.each(backends())('report.requests = requests on the wire, on $name', (b
       const scope = new CleanupScope({ s3: via, logger: quiet(), timeoutMs: 20_000 })
       for (const key of keys) scope.s3Object({ bucket, key })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} S3 always-${_name} maxAttempts=${maxAttempts ?? `default(${await via.config.maxAttempts()})`}: report.requests=${report.requests} wire=${wire(proxy)}`)
       expect(wire(proxy)).toBeGreaterThan(0)
       expect(report.requests).toBe(wire(proxy))
@@ -106,6 +107,7 @@ describe.each(backends())('report.requests = requests on the wire, on $name', (b
       const scope = new CleanupScope({ dynamodb: via, logger: quiet(), timeoutMs: 1500 })
       for (const pk of pks) scope.dynamoItem({ table, key: { pk: { S: pk } } })
       const report = await scope.dispose()
+      await proxy.settled() // an attempt written just before the abort can reach the proxy after dispose() returned
       figure(`${b.name} DynamoDB always-throttled maxAttempts=${maxAttempts ?? `default(${await via.config.maxAttempts()})`} budget=1.5s: report.requests=${report.requests} wire=${wire(proxy)}`)
       expect(wire(proxy)).toBeGreaterThanOrEqual(2) // two batches (25 + 15), at least one attempt each
       expect(report.requests).toBe(wire(proxy))

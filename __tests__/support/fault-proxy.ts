@@ -53,6 +53,12 @@ export interface FaultProxy {
   injected: { status: number, reset: number, unprocessed: number, keyErrors: number }
   /** keys answered with a per-key error, one entry per time (raw XML text of the key) */
   withheldKeys: string[]
+  /**
+   * Resolves once no request has arrived for `quietMs` (at most `maxMs`). A request the
+   * client finished writing just before its abort can reach this server's parser a moment
+   * after the client's dispose() returned: compare counts with the wire only after this.
+   */
+  settled: (quietMs?: number, maxMs?: number) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -243,6 +249,14 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
     seen,
     injected,
     withheldKeys,
+    settled: async (quietMs = 150, maxMs = 3000) => {
+      const until = performance.now() + maxMs
+      let count = -1
+      while (count !== seen.length && performance.now() < until) {
+        count = seen.length
+        await new Promise((resolve) => setTimeout(resolve, quietMs))
+      }
+    },
     stop: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
