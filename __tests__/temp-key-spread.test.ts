@@ -2,9 +2,8 @@
 // burst of deletes is not held to S3's ~3,500 DELETE/s of a single prefix.
 import { describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
-import { createHash } from 'node:crypto'
 import { CleanupDeclarationError } from '../src/index.js'
-import { TEMP_KEY_SHARDS, tempKey } from '../src/temp-key.js'
+import { TEMP_KEY_SHARDS, shardOf, tempKey } from '../src/temp-key.js'
 
 const SHAPE = /^(?<prefix>(?:[^/].*\/)?)(?<shard>[0-9a-f]{2})\/(?<rest>[0-9a-f-]{36}(?:\/(?<name>.+))?)$/s
 const prefixArb = fc.oneof(fc.constant(''), fc.stringMatching(/^[a-z0-9_-]{1,12}(\/[a-z0-9_-]{1,12}){0,2}\/$/))
@@ -20,7 +19,7 @@ describe('tempKey', () => {
       const g = m!.groups!
       expect(g.prefix).toBe(prefix ?? 'tmp/')
       expect(g.name).toBe(name)
-      expect(g.shard).toBe(createHash('sha256').update(g.rest!).digest('hex').slice(0, 2))
+      expect(g.shard).toBe(shardOf(g.rest!))
       expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024)
     },
   )
@@ -38,6 +37,19 @@ describe('tempKey', () => {
     expect(TEMP_KEY_SHARDS).toBe(256)
     expect(counts.size).toBe(256)
     // 78 per prefix expected; a binomial(20000, 1/256) beyond 2x or under 1/3 is p < 1e-12
+    expect(Math.max(...counts.values())).toBeLessThan(2 * 20_000 / 256)
+    expect(Math.min(...counts.values())).toBeGreaterThan(20_000 / 256 / 3)
+  })
+
+  it('the hash alone spreads 20,000 inputs that differ only in a counter over all 256 prefixes, and is deterministic', () => {
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 20_000; i++) {
+      const shard = shardOf(`job-${i}/out.jpg`)
+      expect(shardOf(`job-${i}/out.jpg`)).toBe(shard)
+      counts.set(shard, (counts.get(shard) ?? 0) + 1)
+    }
+    expect([...counts.keys()].every((s) => /^[0-9a-f]{2}$/.test(s))).toBe(true)
+    expect(counts.size).toBe(256)
     expect(Math.max(...counts.values())).toBeLessThan(2 * 20_000 / 256)
     expect(Math.min(...counts.values())).toBeGreaterThan(20_000 / 256 / 3)
   })
