@@ -8,20 +8,12 @@ import { Readable } from 'node:stream'
 import { ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { CleanupDeclarationError, CleanupScope, cleanup } from '../src/index.js'
-import { upload } from '../src/s3-multipart-upload.js'
-import type { DeclaringScope } from '../src/s3-multipart.js'
-import { resolveOptions } from '../src/options.js'
 import { backends, objectExists, recordingLogger, s3Client, uid, withBackend, type BackendInfo } from './support/backends.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 
 const MiB = 1024 * 1024
 const quiet = () => recordingLogger()
-
-// Until CleanupScope has scope.multipartUpload/scope.upload (the lead wires them), the
-// functions get what the scope would give them: its resolved s3/allow.s3 and trackRemote.
-const declarer = (scope: CleanupScope, options: object): DeclaringScope =>
-  ({ config: resolveOptions(options), trackRemote: (kind, resource) => scope.trackRemote(kind, resource) })
 
 // moto lists uploads; fauxqs has no ListMultipartUploads, but an UploadPart to an aborted
 // or completed upload answers NoSuchUpload there (moto answers it with a 500 page).
@@ -61,11 +53,10 @@ describe('upload() declarations (no server needed)', () => {
     const client = { send: async () => { sent++; return {} }, config: {} }
     const opts = { s3: client, logger: quiet(), allow: { s3: ['scratch/tmp/'] } }
     const scope = new CleanupScope(opts)
-    const d = declarer(scope, opts)
     const u = new Upload({ client: client as any, params: { Bucket: 'scratch', Key: 'keep/big.bin', Body: 'x' } })
-    expect(() => upload(d, u)).toThrow(CleanupDeclarationError)
-    expect(() => upload(d, u)).toThrow(/upload\(\) refused s3:\/\/scratch\/keep\/big\.bin: it is outside allow\.s3 \['scratch\/tmp\/'\]/)
-    expect(() => upload(d, {} as any)).toThrow(/upload\(\) needs an @aws-sdk\/lib-storage Upload/)
+    expect(() => scope.upload(u)).toThrow(CleanupDeclarationError)
+    expect(() => scope.upload(u)).toThrow(/upload\(\) refused s3:\/\/scratch\/keep\/big\.bin: it is outside allow\.s3 \['scratch\/tmp\/'\]/)
+    expect(() => scope.upload({} as any)).toThrow(/upload\(\) needs an @aws-sdk\/lib-storage Upload/)
     expect(await scope.dispose()).toMatchObject({ resources: 0, requests: 0 })
     expect(sent).toBe(0)
   })
@@ -97,8 +88,7 @@ describe.each(backends())('lib-storage Upload on $name', (b: BackendInfo) => {
     try {
       const key = `tmp/${uid()}.bin`
       const scope = new CleanupScope(options(p.client))
-      const d = declarer(scope, options(p.client))
-      const u = upload(d, new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: Buffer.alloc(5 * MiB + 1, 2) } }))
+      const u = scope.upload(new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: Buffer.alloc(5 * MiB + 1, 2) } }))
       await u.done()
       expect(await objectExists(s3, bucket, key)).toBe(true)
       const { result: report, seen } = await p.during(() => scope.dispose())
@@ -113,8 +103,7 @@ describe.each(backends())('lib-storage Upload on $name', (b: BackendInfo) => {
     try {
       const key = `tmp/${uid()}.txt`
       const scope = new CleanupScope(options(p.client))
-      const d = declarer(scope, options(p.client))
-      await upload(d, new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: 'small' } })).done()
+      await scope.upload(new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: 'small' } })).done()
       expect(await objectExists(s3, bucket, key)).toBe(true)
       const { result: report, seen } = await p.during(() => scope.dispose())
       expect(report).toMatchObject({ resources: 1, cleaned: 1, failed: [], requests: 1 })
@@ -128,9 +117,8 @@ describe.each(backends())('lib-storage Upload on $name', (b: BackendInfo) => {
     try {
       const key = `tmp/${uid()}.bin`
       const scope = new CleanupScope(options(p.client))
-      const d = declarer(scope, options(p.client))
       const { body, fail } = stallingBody()
-      const u = upload(d, new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: body } }))
+      const u = scope.upload(new Upload({ client: p.client, params: { Bucket: bucket, Key: key, Body: body } }))
       const done = u.done().catch((e: unknown) => e)
       await firstPartUploaded(u)
       const uploadId = u.uploadId!
@@ -153,9 +141,8 @@ describe.each(backends())('lib-storage Upload on $name', (b: BackendInfo) => {
     const client = s3Client(b)
     try {
       const scope = new CleanupScope(options(client))
-      const d = declarer(scope, options(client))
       const { body, fail } = stallingBody()
-      const u = upload(d, new Upload({ client, leavePartsOnError, params: { Bucket: bucket, Key: key, Body: body } }))
+      const u = scope.upload(new Upload({ client, leavePartsOnError, params: { Bucket: bucket, Key: key, Body: body } }))
       const done = u.done()
       await firstPartUploaded(u)
       fail()
@@ -171,7 +158,7 @@ describe.each(backends())('lib-storage Upload on $name', (b: BackendInfo) => {
       const key = `tmp/${uid()}.bin`
       const error = new Error('resize failed')
       const handler = middy().use(cleanup(options(s3))).handler(async (_e: unknown, context: any) => {
-        await upload(declarer(context.cleanup, options(s3)), new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: Buffer.alloc(5 * MiB + 1, 3) } })).done()
+        await context.cleanup.upload(new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: Buffer.alloc(5 * MiB + 1, 3) } })).done()
         expect(await objectExists(s3, bucket, key)).toBe(true)
         throw error
       })

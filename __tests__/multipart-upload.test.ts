@@ -8,17 +8,10 @@ import {
 } from '@aws-sdk/client-s3'
 import { CleanupDeclarationError, CleanupScope } from '../src/index.js'
 import { flushLeftovers } from './support/internals.js'
-import { type DeclaringScope, multipartUpload } from '../src/s3-multipart.js'
-import { resolveOptions } from '../src/options.js'
 import { backends, objectExists, recordingLogger, s3Client, uid, withBackend, type BackendInfo } from './support/backends.js'
 import { s3Error, startFaultProxy } from './support/fault-proxy.js'
 
 const quiet = () => recordingLogger()
-
-// Until CleanupScope has scope.multipartUpload/scope.upload (the lead wires them), the
-// functions get what the scope would give them: its resolved s3/allow.s3 and trackRemote.
-const declarer = (scope: CleanupScope, options: object): DeclaringScope =>
-  ({ config: resolveOptions(options), trackRemote: (kind, resource) => scope.trackRemote(kind, resource) })
 
 // moto lists uploads; fauxqs has no ListParts/ListMultipartUploads, but an UploadPart to
 // an aborted or completed upload answers NoSuchUpload there (moto answers it with a 500 page).
@@ -59,8 +52,8 @@ describe('multipartUpload declarations (no server needed)', () => {
     ['a key outside allow.s3', { bucket: 'scratch', key: 'keep/a', uploadId: 'u' }, /multipartUpload\(\) refused s3:\/\/scratch\/keep\/a: it is outside allow\.s3 \['scratch\/tmp\/'\]\. Add 'scratch' or 'scratch\/<prefix>' to allow\.s3/],
   ])('%s throws CleanupDeclarationError at the declaration, naming the argument and the fix', async (_name, target, message) => {
     const s = new CleanupScope(opts)
-    expect(() => multipartUpload(declarer(s, opts), target as any)).toThrow(CleanupDeclarationError)
-    expect(() => multipartUpload(declarer(s, opts), target as any)).toThrow(message)
+    expect(() => s.multipartUpload(target as any)).toThrow(CleanupDeclarationError)
+    expect(() => s.multipartUpload(target as any)).toThrow(message)
     expect(await s.dispose()).toMatchObject({ resources: 0, requests: 0 })
     expect(sent).toBe(0)
   })
@@ -79,8 +72,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
       const key = `tmp/${uid()}.bin`
       const up = await startUpload(s3, bucket, key)
       const scope = new CleanupScope(options(via))
-      const d = declarer(scope, options(via))
-      multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+      scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
       const report = await scope.dispose()
       expect(report).toMatchObject({ resources: 1, cleaned: 1, failed: [], requests: 1 })
       expect(proxy.seen.map((r) => `${r.method} ${r.url.includes('uploadId=') ? 'uploadId' : ''}`)).toEqual(['DELETE uploadId'])
@@ -94,8 +86,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const client = s3Client(b)
     try {
       const scope = new CleanupScope(options(client))
-      const d = declarer(scope, options(client))
-      multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+      scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
       await complete(client, bucket, key, up)
       expect(await objectExists(s3, bucket, key)).toBe(true)
       const report = await scope.dispose()
@@ -109,8 +100,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const key = `tmp/${uid()}.bin`
     const up = await startUpload(s3, bucket, key)
     const scope = new CleanupScope(options(s3))
-    const d = declarer(scope, options(s3))
-    multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+    scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
     await complete(s3, bucket, key, up)
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'someone else' }))
     const report = await scope.dispose()
@@ -127,8 +117,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const other = s3Client(b)
     try {
       const scope = new CleanupScope(options(other))
-      const d = declarer(scope, options(other))
-      multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+      scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
       await complete(s3, bucket, key, up)
       const report = await scope.dispose()
       expect(report).toMatchObject({ resources: 1, cleaned: 1, failed: [], requests: 1 })
@@ -142,8 +131,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const client = s3Client(b)
     try {
       const scope = new CleanupScope(options(client))
-      const d = declarer(scope, options(client))
-      multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+      scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
       await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: up.uploadId }))
       expect(await scope.dispose()).toMatchObject({ resources: 1, cleaned: 1, failed: [], requests: 0 })
     } finally { client.destroy() }
@@ -156,8 +144,7 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
       const key = `tmp/${uid()}.bin`
       const up = await startUpload(s3, bucket, key)
       const scope = new CleanupScope(options(via))
-      const d = declarer(scope, options(via))
-      multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+      scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
       const report = await scope.dispose()
       expect(report).toMatchObject({ cleaned: 0, requests: 2, leftovers: 1 })
       expect(report.failed).toEqual([expect.objectContaining({ kind: 's3-multipart', retrying: true, error: expect.objectContaining({ code: 'ServiceUnavailable' }) })])
@@ -171,9 +158,8 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const key = `tmp/${uid()}.bin`
     const up = await startUpload(s3, bucket, key)
     const scope = new CleanupScope(options(s3))
-    const d = declarer(scope, options(s3))
-    multipartUpload(d, { bucket, key, uploadId: up.uploadId })
-    multipartUpload(d, { bucket, key, uploadId: up.uploadId })
+    scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
+    scope.multipartUpload({ bucket, key, uploadId: up.uploadId })
     expect(await scope.dispose()).toMatchObject({ cleaned: 1, failed: [], requests: 1 })
     expect(await uploadExists(b, s3, bucket, key, up.uploadId)).toBe(false)
   })
@@ -183,8 +169,8 @@ describe.each(backends())('multipart uploads on $name', (b: BackendInfo) => {
     const up = await startUpload(s3, bucket, key)
     const first = new CleanupScope(options(s3))
     const second = new CleanupScope(options(s3))
-    multipartUpload(declarer(first, options(s3)), { bucket, key, uploadId: up.uploadId })
-    multipartUpload(declarer(second, options(s3)), { bucket, key, uploadId: up.uploadId })
+    first.multipartUpload({ bucket, key, uploadId: up.uploadId })
+    second.multipartUpload({ bucket, key, uploadId: up.uploadId })
     expect(await first.dispose()).toMatchObject({ cleaned: 0, failed: [], requests: 0 })
     expect(await uploadExists(b, s3, bucket, key, up.uploadId)).toBe(true)
     expect(await second.dispose()).toMatchObject({ cleaned: 1, failed: [], requests: 1 })

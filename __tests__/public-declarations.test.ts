@@ -22,11 +22,11 @@ const TYPES = [
   'AllowOptions', 'CleanupContext', 'CleanupMiddleware', 'CleanupOptions', 'CleanupReport', 'CleanupRequest', 'Closeable',
   'DeleteContext', 'DeleteOutcome', 'DynamoItemTarget', 'ExitPath', 'ExtensionStatus', 'FailedResource', 'FailureReason',
   'GlobalLeakDetails', 'HandleLeakDetails', 'InvocationLocal', 'LambdaContextLike', 'LeakDetectionOptions', 'LeakFinding',
-  'LeakKind', 'ListenerResult', 'LogFunction', 'Logger', 'LoggerOption', 'MemoryCheckOptions', 'MemoryLeakDetails',
+  'LeakKind', 'ListenerResult', 'LogFunction', 'Logger', 'LoggerOption', 'MemoryCheckOptions', 'MemoryLeakDetails', 'MultipartUploadTarget',
   'PutItemInput', 'PutItemOptions', 'PutItemOutput', 'PutObjectInput', 'PutObjectOptions', 'PutObjectOutput',
   'RemoteDeleter', 'RemoteResource', 'ResourceKind', 'ResponseMetadata', 'S3ObjectTarget', 'SdkClientLike',
   'ShutdownMiddleware', 'ShutdownOptions', 'ShutdownReport', 'Teardown', 'TeardownResult', 'TempDirOptions',
-  'TempFileOptions', 'TempKeyOptions', 'TmpCheckOptions', 'TmpLeakDetails',
+  'TempFileOptions', 'TempKeyOptions', 'TmpCheckOptions', 'TmpLeakDetails', 'UploadLike',
 ]
 
 let out = ''

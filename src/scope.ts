@@ -7,6 +7,8 @@ import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './opt
 import { registerShutdownFlush } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
+import { type DeclaringScope, type MultipartUploadTarget, multipartUpload } from './s3-multipart.js'
+import { type UploadLike, upload } from './s3-multipart-upload.js'
 import { scopeStorage } from './scope-als.js'
 import { type ScopeState, ScopeCore } from './scope-core.js'
 import { flushLeftovers } from './sweep.js'
@@ -141,6 +143,27 @@ export class CleanupScope {
   putObject (input: PutObjectInput, options?: PutObjectOptions): Promise<PutObjectOutput> { return putS3Object(this.#core, (r) => this.trackRemote(s3Deleter, r), this.#config, input, options) }
 
   /**
+   * Aborts an S3 multipart upload on cleanup (billed until aborted, in no listing); if it
+   * completed meanwhile, deletes its object while it has the completion's ETag. Throws now like `s3Object`.
+   * @example
+   * ```ts
+   * const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'scratch-bucket', Key: key }))
+   * context.cleanup.multipartUpload({ bucket: 'scratch-bucket', key, uploadId: UploadId! })
+   * ```
+   */
+  multipartUpload (target: MultipartUploadTarget): void { multipartUpload(this.#declaring(), target) }
+
+  /**
+   * Tracks an `@aws-sdk/lib-storage` `Upload` as temp (before `done()`): its multipart
+   * upload once its id is known, its object once it completes. Returns the same `Upload`.
+   * @example
+   * ```ts
+   * await context.cleanup.upload(new Upload({ client: s3, params: { Bucket: 'scratch-bucket', Key: key, Body: stream } })).done()
+   * ```
+   */
+  upload<U extends UploadLike> (u: U): U { return upload(this.#declaring(), u) }
+
+  /**
    * Deletes a DynamoDB item on cleanup, batched with the invocation's other items
    * (one BatchWriteItem per ≤ 25). Key as AttributeValues for a `DynamoDBClient`,
    * plain values for a `DynamoDBDocumentClient`. Throws now when no client is
@@ -197,6 +220,8 @@ export class CleanupScope {
    */
   run<T> (fn: () => T): T { return scopeStorage.run(this, fn) }
 
+  #declaring (): DeclaringScope { return { config: this.#config, trackRemote: (kind, resource) => this.trackRemote(kind, resource) } }
+
   /**
    * Releases everything declared, once: later calls return the same report.
    * Never throws; failures are in `report.failed` and logged.
@@ -211,7 +236,6 @@ export class CleanupScope {
 
   /** Same as {@link CleanupScope.dispose}, for `await using scope = new CleanupScope()`. */
   async [Symbol.asyncDispose] (): Promise<void> { await this.dispose() }
-
 }
 
 // Also under the registered symbol, for realms where Symbol.asyncDispose is missing.
