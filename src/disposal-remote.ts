@@ -1,7 +1,7 @@
 import { type DisposalRun, failed, isDeadlineMiss, released } from './disposal-run.js'
 import { describeError } from './errors.js'
 import type { DeleteContext, DeleteOutcome, RemoteDeleter } from './remote-kind.js'
-import { type RemoteItem, identityOf } from './scope-items.js'
+import { type RemoteItem, itemIdentity } from './scope-items.js'
 
 // The remote part of a disposal run: each deleter gets all of its resources at once
 // (it batches), and what it answers is mapped back onto the tracked items. What it does
@@ -28,7 +28,7 @@ const groupByDeleter = (items: readonly RemoteItem[]): Map<RemoteDeleter<any>, T
   for (const item of items) {
     let group = byDeleter.get(item.deleter)
     if (group === undefined) byDeleter.set(item.deleter, group = new Map())
-    const key = identityOf(item.resource)
+    const key = itemIdentity(item)
     const same = group.get(key)
     if (same === undefined) group.set(key, [item])
     else same.push(item)

@@ -220,6 +220,7 @@ const jsonSafe = (v: unknown): boolean =>
  */
 export const dynamoJournal: JournalCodec<DynamoResource, DynamoConfig> = {
   encode: (d) => jsonSafe(d.key) ? { table: d.table, key: d.key, doc: d.doc } : undefined,
+  line: (d) => jsonSafe(d.key) ? `{"kind":${JSON.stringify(d.kind)},"table":${JSON.stringify(d.table)},"key":${JSON.stringify(d.key)},"doc":${JSON.stringify(d.doc)}}` : undefined,
   parse: (f): DynamoJournalEntry | undefined => {
     if (!Object.keys(f).every((k) => k === 'table' || k === 'key' || k === 'doc')) return undefined
     if (typeof f.table !== 'string' || f.table === '' || !isPlainObject(f.key) || typeof f.doc !== 'boolean') return undefined

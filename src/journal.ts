@@ -65,6 +65,7 @@ export type JournalEntry = { readonly kind: string } & Readonly<Record<string, u
  * ```
  */
 export const journalLine = <R extends RemoteResource>(r: R, codec: JournalCodec<R, any> | undefined): string | undefined => {
+  if (codec?.line !== undefined) return codec.line(r)
   const fields = codec?.encode(r)
   if (fields === undefined) return undefined
   const line: Record<string, unknown> = { kind: r.kind, ...fields }

@@ -1,7 +1,7 @@
 import { dirname, sep } from 'node:path'
 import { processSlot } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
-import { type TrackedItem, identityOf } from './scope-items.js'
+import { type TrackedItem, itemIdentity } from './scope-items.js'
 
 /**
  * What a live scope exposes to the process-wide registry: the protocol the sweep,
@@ -99,7 +99,7 @@ export const leftoverCount = (): number => state.leftovers.length
  * ```
  */
 export const identityKey = (item: TrackedItem): string =>
-  item.type === 'path' ? item.real : item.type === 'remote' ? identityOf(item.resource) : item.id
+  item.type === 'path' ? item.real : item.type === 'remote' ? itemIdentity(item) : item.id
 
 // Whether path `p` is held, inside a held path, or around one — by lookups, not by a scan
 // of every held path per item: a scope of 1000 temp files beside another one's 1000

@@ -201,6 +201,7 @@ const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v !== ''
  */
 export const s3Journal: JournalCodec<S3Resource, S3Config> = {
   encode: (r) => ({ bucket: r.bucket, key: r.key, versionIds: r.versionIds }),
+  line: (r) => `{"kind":${JSON.stringify(r.kind)},"bucket":${JSON.stringify(r.bucket)},"key":${JSON.stringify(r.key)},"versionIds":${r.versionIds.length === 0 ? '[]' : JSON.stringify(r.versionIds)}}`,
   parse: (f): S3JournalEntry | undefined => {
     if (!Object.keys(f).every((k) => k === 'bucket' || k === 'key' || k === 'versionIds')) return undefined
     if (!nonEmpty(f.bucket) || !nonEmpty(f.key) || !Array.isArray(f.versionIds) || !f.versionIds.every(nonEmpty)) return undefined

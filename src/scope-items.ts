@@ -147,7 +147,21 @@ export interface PathItem {
 export interface RemoteItem {
   type: 'remote', kind: string, id: string, deleter: RemoteDeleter<any>, resource: RemoteResource, attempts: number
   dir?: PathItem
+  /** {@link identityOf} its resource, once computed (see {@link itemIdentity}) */
+  identity?: string
 }
+
+/**
+ * @internal {@link identityOf} an item's resource, built once per item: the scope's
+ * dedupe and the disposal's grouping both need it, and 1000 objects' identities built
+ * (and hashed as Map keys) twice were a measurable part of cleaning them.
+ *
+ * @example
+ * ```ts
+ * itemIdentity(item) === identityOf(item.resource) // true, and cached on the item
+ * ```
+ */
+export const itemIdentity = (item: RemoteItem): string => item.identity ??= identityOf(item.resource)
 /**
  * Anything a scope holds and a disposal run releases.
  *
