@@ -51,6 +51,18 @@ type Proof = 'early-response' | 'later-invocation' | 'shutdown'
  * end.ended() // true
  * ```
  */
+/**
+ * @internal Set to true on the Middy request while cleanup holds its streamed body
+ * (src/streaming.ts), false once the body is over: meanwhile `earlyResponse` is no proof.
+ *
+ * @example
+ * ```ts
+ * request[BODY_HELD] = true // until the body has been read to its end, failed or been aborted
+ * ```
+ */
+export const BODY_HELD = Symbol('middy-cleanup.body-held')
+type Held = { [BODY_HELD]?: boolean }
+
 export class InvocationEnd {
   readonly #request: RequestTrace
   readonly #requestId: string | undefined
@@ -63,7 +75,9 @@ export class InvocationEnd {
 
   /** True once the invocation's end is proven (kept: a proof never goes away). */
   ended (): boolean {
-    if (this.#proof === undefined && 'earlyResponse' in this.#request) this.#proof = 'early-response'
+    // A streamed body cleanup holds is still being read: an `after` that returned a value
+    // after cleanup's (so earlyResponse is set) ends the after chain, not the invocation.
+    if (this.#proof === undefined && 'earlyResponse' in this.#request && (this.#request as Held)[BODY_HELD] !== true) this.#proof = 'early-response'
     return this.#proof !== undefined
   }
 

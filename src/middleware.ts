@@ -3,14 +3,13 @@ import { leakDetectorFor } from './leaks/detector.js'
 import { CleanupError, describeError } from './errors.js'
 import { TIGHT_BUDGET_MS, TIMED_OUT, budgetFor, streamCapFor, waitAtMost } from './middleware-budget.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import { noteInvocationStart, requestIdOf } from './end-proof.js'
+import { BODY_HELD, noteInvocationStart, requestIdOf } from './end-proof.js'
 import { registerShutdownFlush, warnOnce } from './process-state.js'
-import { state } from './registry.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { type CleanupScope, coreOf, invocationScope } from './scope.js'
 import type { ScopeCore } from './scope-core.js'
 import { type BodyEnd, type Hold, holdUntilStreamed } from './streaming.js'
-import { flushLeftovers, hasPendingWork, startBackgroundSweep } from './sweep.js'
+import { flushLeftovers, hasPendingWork, runningSweep, startBackgroundSweep } from './sweep.js'
 
 /**
  * Lambda's `Context`, written out structurally so `@types/aws-lambda` stays
@@ -120,7 +119,7 @@ export const INTERNAL_DISPOSE_KEY = 'middy-cleanup.dispose'
 
 const SCOPE = Symbol('middy-cleanup.scope')
 const HOLD = Symbol('middy-cleanup.hold')
-type WithScope = CleanupRequest & { [SCOPE]?: ScopeCore, [HOLD]?: () => void }
+type WithScope = CleanupRequest & { [SCOPE]?: ScopeCore, [HOLD]?: () => void, [BODY_HELD]?: boolean }
 
 /** What one `cleanup()` call resolved once, shared by its invocations. */
 interface Setup {
@@ -161,7 +160,7 @@ const startInvocation = (s: Setup, request: WithScope): void => {
 
 const disposeAndAwaitSweep = async (s: Setup, request: WithScope, exitPath: ExitPath, budget: number): Promise<CleanupReport | undefined> => {
   const scope = request[SCOPE]
-  const background = state.background
+  const background = runningSweep()
   if (scope === undefined && background === undefined) return undefined
   if (exitPath === 'timeout' && budget < TIGHT_BUDGET_MS) {
     warnOnce(s.logger, 'tight-budget', `cleanup: the invocation timed out with ${budget} ms left for cleanup; what did not finish is retried at the next invocation. Give cleanup time: middy(handler, { timeoutEarlyInMillis: 500 }) (and keep cleanup({ timeoutMs }) below it).`)
@@ -205,6 +204,7 @@ const holdStreamedBody = (s: Setup, request: WithScope): boolean => {
   try {
     const capMs = streamCapFor(s.config, request.context)
     hold = holdUntilStreamed(request, (end) => {
+      request[BODY_HELD] = false
       if (end === 'unread' && request[SCOPE]?.state === 'active') s.logger.warn(`cleanup: the streamed response body was not over ${capMs} ms after the handler returned (nobody reads it, or too slowly for the time left); cleaning up now, the body may still be streaming.`)
       return cleanUpWithinBudget(s, request, BODY_EXIT[end]).then((report) => end === 'ended' ? failureOf(s, report) : undefined)
     }, capMs)
@@ -212,7 +212,7 @@ const holdStreamedBody = (s: Setup, request: WithScope): boolean => {
     s.logger.error(`cleanup: waiting for the streamed body failed: ${describeError(e)}; cleaning up now.`)
     return false
   }
-  if (hold.held) request[HOLD] = hold.release
+  if (hold.held) { request[HOLD] = hold.release; request[BODY_HELD] = true }
   else if (hold.reason !== undefined) warnOnce(s.logger, 'stream-hold', `cleanup: the response is a stream, but ${hold.reason}: cleanup runs now, before Middy streams the body.`)
   return hold.held
 }
@@ -257,7 +257,7 @@ export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
   // invocation that declared nothing should not pay for a promise chain.
   const cleanupMiddlewareAfter = (request: WithScope): Promise<void> | undefined => {
     try {
-      if (state.background === undefined && request[SCOPE]?.endNowIfEmpty('success') === true) return undefined
+      if (runningSweep() === undefined && request[SCOPE]?.endNowIfEmpty('success') === true) return undefined
     } catch (e) {
       s.logger.error(`cleanup: ${describeError(e)}`)
     }
@@ -274,7 +274,7 @@ export const cleanup = (options?: CleanupOptions): CleanupMiddleware => {
       request[HOLD]?.() // a later `after` failed after the body was held: it is cleaned here
       const name = (request.error as { name?: unknown } | null | undefined)?.name
       if (name === 'TimeoutError') exitPath = 'timeout'
-      if (state.background === undefined && request[SCOPE]?.endNowIfEmpty(exitPath) === true) return undefined
+      if (runningSweep() === undefined && request[SCOPE]?.endNowIfEmpty(exitPath) === true) return undefined
     } catch (e) {
       s.logger.error(`cleanup: ${describeError(e)}`)
     }
