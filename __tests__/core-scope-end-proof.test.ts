@@ -75,11 +75,10 @@ describe('registry-wide notes, through detectEnvironment().sequential only', () 
 })
 
 describe('the facade', () => {
-  it('has the declaration API, run, dispose, state and nothing else public but the interim aliases', () => {
+  it('has the declaration API, run, dispose, state and nothing else public', () => {
     const own = Object.getOwnPropertyNames(CleanupScope.prototype).filter((n) => n !== 'constructor').sort()
     const api = ['defer', 'dispose', 'dynamoItem', 'handle', 'multipartUpload', 'path', 'putItem', 'putObject', 's3Object', 'state', 'tempDir', 'tempFile', 'trackRemote', 'run', 'upload']
-    const interim = ['disposeAs', 'invocationDir']
-    expect(own).toEqual([...api, ...interim].sort())
+    expect(own).toEqual([...api].sort())
     expect(Object.getOwnPropertyNames(CleanupScope).filter((n) => !['length', 'name', 'prototype'].includes(n))).toEqual([])
     expect(Object.keys(new CleanupScope())).toEqual([])
   })

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
+import { coreOf } from '../src/scope.js'
 
 const quiet = { warn: () => {}, error: () => {} }
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -39,7 +40,7 @@ const declareAndDispose = async (kinds: readonly Kind[]) => {
   const violations: string[] = []
   const calls: number[][] = []
   const check = (i: number): void => {
-    const dir = scope.invocationDir
+    const dir = coreOf(scope).invocationDir
     if (dir !== undefined && !existsSync(dir)) violations.push(`#${i} ${kinds[i]}: the per-invocation dir was removed before it`)
     for (let j = 0; j < kinds.length; j++) {
       if (j === i || run[j] === run[i]) continue
@@ -66,7 +67,7 @@ const declareAndDispose = async (kinds: readonly Kind[]) => {
     else if (kind === 'tempDir') { const d = await scope.tempDir({ prefix: `d${i}-` }); writeFileSync(join(d, 'inside'), 'x'); files[i] = d }
     else scope.trackRemote(deleter, { kind: 'memory', id: `memory://${i}`, i })
   }
-  const dir = scope.invocationDir
+  const dir = coreOf(scope).invocationDir
   const report = await scope.dispose()
   await rm(base, { recursive: true, force: true })
   return { violations, calls, report, run, dirLeft: dir !== undefined && existsSync(dir), allReleased: kinds.every((_, j) => released(j)) }

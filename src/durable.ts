@@ -6,7 +6,7 @@ import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './opt
 import { processSlot } from './process-state.js'
 import type { ExitPath } from './report.js'
 import { s3Resource } from './s3.js'
-import { CleanupScope } from './scope.js'
+import { CleanupScope, coreOf } from './scope.js'
 import { isRecord, typeOf } from './validation.js'
 
 // A durable execution replays its handler in every invocation (docs/durable.md): context.cleanup
@@ -176,7 +176,7 @@ const ended = async (invocation: Invocation, status: unknown, lambdaContext: unk
 const releaseScopeOf = async (request: { context?: unknown }, exitPath: ExitPath, budget: number): Promise<void> => {
   const scope = (request.context as { cleanup?: unknown } | null | undefined)?.cleanup
   if (!(scope instanceof CleanupScope) || scope.state !== 'active') return
-  await scope.disposeAs(exitPath, budget)
+  await coreOf(scope).disposeFor(exitPath, budget)
 }
 
 // Declared again through the public scope API (validated against today's options, so a
@@ -193,7 +193,7 @@ const deleteDeclared = async (declared: readonly DurableDeclaration[], exitPath:
       config.logger.warn(`cleanup: not deleting ${showDeclaration(d)} at the end of the durable execution: ${describeError(e)}`)
     }
   }
-  await scope.disposeAs(exitPath, budget)
+  await coreOf(scope).disposeFor(exitPath, budget)
 }
 
 const showDeclaration = (d: DurableDeclaration): string =>

@@ -49,7 +49,7 @@ export const remainingOf = (config: ResolvedOptions, context: unknown): number |
  *
  * @example
  * ```ts
- * await scope.disposeAs('success', budgetFor(config, request.context))
+ * await coreOf(scope).disposeFor('success', budgetFor(config, request.context))
  * ```
  */
 export const budgetFor = (config: ResolvedOptions, context: unknown): number => {
@@ -108,7 +108,7 @@ export const TIMED_OUT: unique symbol = Symbol('timed out')
  *
  * @example
  * ```ts
- * const r = await waitAtMost(scope.disposeAs('success', 500), 525)
+ * const r = await waitAtMost(coreOf(scope).disposeFor('success', 500), 525)
  * ```
  */
 export const waitAtMost = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => new Promise((resolve) => {

@@ -5,7 +5,7 @@ import { checkPath, pathItem } from './files.js'
 import { newInvocationDir } from './invocation-dirs.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { registerShutdownFlush } from './process-state.js'
-import type { CleanupReport, ExitPath } from './report.js'
+import type { CleanupReport } from './report.js'
 import { type PutObjectInput, type PutObjectOptions, type PutObjectOutput, type S3ObjectTarget, putS3Object, s3Deleter, s3Resource } from './s3.js'
 import { type DeclaringScope, type MultipartUploadTarget, multipartUpload } from './s3-multipart.js'
 import { type UploadLike, upload } from './s3-multipart-upload.js'
@@ -242,26 +242,6 @@ export class CleanupScope {
 if (asyncDisposeSymbol !== (Symbol as { asyncDispose?: symbol }).asyncDispose) {
   Object.defineProperty(CleanupScope.prototype, asyncDisposeSymbol, { value: CleanupScope.prototype.dispose, writable: true, configurable: true })
 }
-
-/**
- * @internal @deprecated Interim members, thin aliases of the core's: until durable.ts calls
- * `coreOf(scope).disposeFor` and disposal-order.test.ts reads `coreOf(scope).invocationDir`.
- *
- * @example
- * ```ts
- * await scope.disposeAs('early-return', 500) // same as coreOf(scope).disposeFor('early-return', 500)
- * ```
- */
-export interface CleanupScope {
-  /** @internal @deprecated `coreOf(scope).disposeFor` */
-  disposeAs: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
-  /** @internal @deprecated `coreOf(scope).invocationDir` */
-  readonly invocationDir: string | undefined
-}
-Object.defineProperties(CleanupScope.prototype, {
-  disposeAs: { value (this: CleanupScope, exitPath: ExitPath, budgetMs: number) { return coreOf(this).disposeFor(exitPath, budgetMs) }, configurable: true },
-  invocationDir: { get (this: CleanupScope) { return coreOf(this).invocationDir }, configurable: true },
-})
 
 /**
  * @internal The core of a scope: what the middleware, leak detection and
