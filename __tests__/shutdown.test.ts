@@ -141,6 +141,17 @@ describe('shutdown() in a real child process, real SIGTERM', () => {
     expect(warnings).toHaveLength(1)
     expect(String(warnings[0]?.message)).toContain('AWS_LAMBDA_MAX_CONCURRENCY')
   })
+
+  it('on Lambda Managed Instances, the host runs the teardowns with shutdown().run(): each closes its connection, one run per process', async () => {
+    const child = run('managed-run', { AWS_LAMBDA_MAX_CONCURRENCY: '4' })
+    expect(await child.exited).toEqual({ code: 0, signal: null })
+    expect(child.events.find((e) => e.event === 'listeners')).toMatchObject({ SIGTERM: 0, ready: { state: 'skipped' } })
+    const [report] = child.events.filter((e) => e.event === 'report').map((e) => e.report as { teardowns: Array<{ name: string, status: string }> })
+    expect(report?.teardowns.map((t) => [t.name, t.status])).toEqual([['a', 'ok']])
+    expect(child.events.find((e) => e.event === 'ran')).toEqual({ event: 'ran', same: true, signal: 'manual' })
+    await server.allClosed(1)
+    expect(server.connections.map((c) => [c.name, c.goodbye])).toEqual([['a', true]])
+  })
 })
 
 // In-process: only what wires nothing (validation fails before any listener is added).

@@ -17,19 +17,27 @@ export type { ListenerResult, ShutdownReport, TeardownResult } from './shutdown-
 export { ShutdownDeadlineError, type Teardown } from './shutdown-teardowns.js'
 
 /**
- * What {@link shutdown} returns: a Middy middleware (`.use()` it) plus
- * `ready`, which settles once the in-process extension is registered (or
- * skipped / failed; it never rejects).
+ * What {@link shutdown} returns: a Middy middleware (`.use()` it), `ready`, which
+ * settles once the in-process extension is registered (or skipped / failed; it never
+ * rejects), and `run()` for hosts where no signal arrives.
  *
  * @example
  * ```ts
  * const mw: ShutdownMiddleware = shutdown()
  * await mw.ready
+ * // Managed Instances, a local server, tests: no SIGTERM reaches process.on()
+ * host.onStop(() => mw.run())
  * ```
  */
 export interface ShutdownMiddleware {
   before: (request: unknown) => Promise<void>
   ready: Promise<ExtensionStatus>
+  /**
+   * Runs the shutdown now, as a signal would (every teardown concurrently, the leftovers
+   * flush, one report, then `process.exit(0)` when `exit` is on). Once per process: a later
+   * call or a signal gets the first run's report promise. Never rejects.
+   */
+  run: () => Promise<ShutdownReport>
 }
 
 /**
@@ -93,7 +101,7 @@ export const shutdown = (options?: ShutdownOptions): ShutdownMiddleware => {
   state.given = { ...state.given, ...rest }
   state.options = resolveShutdownOptions(state.given)
   const logger = state.options.logger
-  const middleware = (ready: Promise<ExtensionStatus>): ShutdownMiddleware => ({ before: shutdownMiddlewareBefore, ready })
+  const middleware = (ready: Promise<ExtensionStatus>): ShutdownMiddleware => ({ before: shutdownMiddlewareBefore, ready, run: () => runShutdown('manual') })
 
   if (env.managedInstances || env.workerThread) {
     const where = env.managedInstances
