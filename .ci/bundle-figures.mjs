@@ -4,7 +4,7 @@
 // package, no SDK client) with two of them, then imports each bundle in N fresh `node`
 // processes and prints the bundle size and the median import time (module evaluation,
 // top-level await included; no AWS_LAMBDA_RUNTIME_API, so no extension registration).
-// Informational: CI prints it, nothing is asserted (__tests__/bundling.test.ts asserts).
+// Informational: CI prints it, nothing is asserted (__tests__/bundler-recipes-load-and-clean-up.test.ts asserts).
 // Usage: node .ci/bundle-figures.mjs [runs=9]
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'

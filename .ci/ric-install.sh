@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real AWS Lambda Node.js runtime interface client (aws-lambda-ric, pinned)
-# for __tests__/runtime-client.test.ts, once per machine, into a cache outside the repo:
+# for __tests__/runtime-client-invocations-and-sigterm.test.ts, once per machine, into a cache outside the repo:
 #   ${MIDDY_CLEANUP_RIC_CACHE:-~/.cache/middy-cleanup/ric}/<version>/node_modules/aws-lambda-ric
 # aws-lambda-ric 4.x needs Node >= 22 and builds its native HTTP client at install time:
 # preinstall compiles the curl and aws-lambda-cpp sources shipped in the package (cmake,

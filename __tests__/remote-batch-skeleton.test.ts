@@ -2,7 +2,7 @@
 // `sendBatch`. A mock on purpose: `sendBatch` is the skeleton's contract with a kind, and
 // the faults checked here (a chosen partial result on a chosen round, a slow request to
 // count what is in flight) are not something a real server produces on demand. What the
-// kinds send on the wire is proven against real servers by s3.test.ts, dynamodb.test.ts
+// kinds send on the wire is proven against real servers by s3-objects-deleted-in-batches.test.ts, dynamodb-items-deleted-in-batches.test.ts
 // and one-retry-layer.test.ts.
 import { describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'

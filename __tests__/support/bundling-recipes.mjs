@@ -1,6 +1,6 @@
 // The esbuild command lines that the documented deployment recipes run, argument for
 // argument, so a test can bundle a handler each way and load the result in a fresh node.
-// Plain JS: used by __tests__/bundling.test.ts and by .ci/bundle-figures.mjs (sizes,
+// Plain JS: used by __tests__/bundler-recipes-load-and-clean-up.test.ts and by .ci/bundle-figures.mjs (sizes,
 // import times).
 //
 // Where each command line comes from:

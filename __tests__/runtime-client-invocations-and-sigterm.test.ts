@@ -2,7 +2,7 @@
 // 4.x, its native HTTP client, Node >= 22) against a Lambda-like Runtime + Extensions API
 // on 127.0.0.1 that holds /next while idle, as Lambda does. The function module is
 // __tests__/fixtures/ric-handler.ts bundled as plain ES module output (esbuild; the
-// documented recipes are __tests__/bundling.test.ts's subject).
+// documented recipes are __tests__/bundler-recipes-load-and-clean-up.test.ts's subject).
 //
 // The client is installed by .ci/ric-install.sh into a cache outside the repo (it builds
 // native code: cmake, make, g++, ~2-4 min once per machine). Without it these tests are
