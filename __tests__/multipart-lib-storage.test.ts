@@ -5,31 +5,17 @@
 // pass-through proxy in front of the server saw while cleanup ran.
 import { describe, expect, it } from '@jest/globals'
 import { Readable } from 'node:stream'
-import { ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { CleanupDeclarationError, CleanupScope, cleanup } from '../src/index.js'
 import { backends, objectExists, recordingLogger, s3Client, uid, withBackend, type BackendInfo } from './support/backends.js'
 import { startFaultProxy } from './support/fault-proxy.js'
+import { uploadExists } from './support/multipart.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 
 const MiB = 1024 * 1024
 const quiet = () => recordingLogger()
 
-// moto lists uploads; fauxqs has no ListMultipartUploads, but an UploadPart to an aborted
-// or completed upload answers NoSuchUpload there (moto answers it with a 500 page).
-const uploadExists = async (b: BackendInfo, s3: S3Client, Bucket: string, Key: string, UploadId: string): Promise<boolean> => {
-  if (b.name === 'moto') {
-    const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: Key }))
-    return (listed.Uploads ?? []).some((u) => u.UploadId === UploadId)
-  }
-  try {
-    await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 10_000, Body: 'probe' }))
-    return true
-  } catch (e) {
-    if ((e as Error).name === 'NoSuchUpload') return false
-    throw e
-  }
-}
 
 /** A body that gives one full part, then stalls until `fail()` makes it error (a handler cut short mid-upload). */
 const stallingBody = (): { body: Readable, fail: () => void } => {

@@ -3,31 +3,17 @@
 // what a pass-through proxy in front of the server saw.
 import { describe, expect, it } from '@jest/globals'
 import {
-  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand,
+  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand,
   AbortMultipartUploadCommand, UploadPartCommand, type S3Client,
 } from '@aws-sdk/client-s3'
 import { CleanupDeclarationError, CleanupScope } from '../src/index.js'
 import { flushLeftovers } from './support/internals.js'
 import { backends, objectExists, recordingLogger, s3Client, uid, withBackend, type BackendInfo } from './support/backends.js'
 import { s3Error, startFaultProxy } from './support/fault-proxy.js'
+import { uploadExists } from './support/multipart.js'
 
 const quiet = () => recordingLogger()
 
-// moto lists uploads; fauxqs has no ListParts/ListMultipartUploads, but an UploadPart to
-// an aborted or completed upload answers NoSuchUpload there (moto answers it with a 500 page).
-const uploadExists = async (b: BackendInfo, s3: S3Client, Bucket: string, Key: string, UploadId: string): Promise<boolean> => {
-  if (b.name === 'moto') {
-    const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: Key }))
-    return (listed.Uploads ?? []).some((u) => u.UploadId === UploadId)
-  }
-  try {
-    await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 10_000, Body: 'probe' }))
-    return true
-  } catch (e) {
-    if ((e as Error).name === 'NoSuchUpload') return false
-    throw e
-  }
-}
 
 /** CreateMultipartUpload + one part: an incomplete upload, billed until aborted. */
 const startUpload = async (s3: S3Client, Bucket: string, Key: string): Promise<{ uploadId: string, etag: string }> => {

@@ -12,24 +12,10 @@ import { writeFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse'
 import { cleanup, type CleanupReport } from '../src/index.js'
+import { installFakeAwslambda } from './support/fake-awslambda.js'
 import { lambdaContext, middyVersions, recordingLogger } from './support/middy.js'
 
-const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming')
-const g = globalThis as { awslambda?: unknown }
-const savedAwslambda = g.awslambda
-g.awslambda = {
-  streamifyResponse: (fn: (...args: any[]) => unknown) => Object.assign(fn, { [STREAMING]: 'response' }),
-  HttpResponseStream: {
-    from: (stream: Writable & { inPrelude?: boolean }, prelude: unknown) => {
-      stream.inPrelude = true
-      stream.write(JSON.stringify(prelude))
-      stream.write(new Uint8Array(8))
-      stream.inPrelude = false
-      return stream
-    },
-  },
-}
-afterAll(() => { g.awslambda = savedAwslambda })
+afterAll(installFakeAwslambda())
 
 const BODY = 'x'.repeat(16 * 1024 * 12)
 

@@ -13,27 +13,12 @@ import { writeFile } from 'node:fs/promises'
 import { Readable, Writable } from 'node:stream'
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { backends, objectExists, uid, withBackend } from './support/backends.js'
+import { installFakeAwslambda } from './support/fake-awslambda.js'
 import { lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 import { cleanup, CleanupError, type CleanupReport } from '../src/index.js'
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse'
 
-const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming')
-const g = globalThis as { awslambda?: unknown }
-const savedAwslambda = g.awslambda
-// what aws-lambda-ric 4.x puts on globalThis (index.mjs: streamifyResponse, HttpResponseStream.from)
-g.awslambda = {
-  streamifyResponse: (fn: (...args: any[]) => unknown) => Object.assign(fn, { [STREAMING]: 'response' }),
-  HttpResponseStream: {
-    from: (stream: Writable & { inPrelude?: boolean }, prelude: unknown) => {
-      stream.inPrelude = true
-      stream.write(JSON.stringify(prelude))
-      stream.write(new Uint8Array(8))
-      stream.inPrelude = false
-      return stream
-    },
-  },
-}
-afterAll(() => { g.awslambda = savedAwslambda })
+afterAll(installFakeAwslambda())
 
 const BODY = Array.from({ length: 8000 }, (_, i) => `line ${String(i).padStart(5, '0')} of the streamed body\n`).join('') // ~250 KiB
 const CHUNK = 16 * 1024
