@@ -3,7 +3,7 @@
 // and what never does (response, the same id, no ids, any other runtime). Plus the
 // facade's surface: CleanupScope has the declaration API and nothing else public.
 import { afterEach, describe, expect, it } from '@jest/globals'
-import { InvocationEnd, noteInvocationStart, noteSignal } from '../src/end-proof.js'
+import { InvocationEnd, noteInvocationStart, noteSignal, requestIdOf } from '../src/end-proof.js'
 import { shutdownFlush } from '../src/process-state.js'
 import { CleanupScope, coreOf, invocationScope } from '../src/scope.js'
 import { resolveOptions } from '../src/options.js'
@@ -47,10 +47,27 @@ describe('InvocationEnd', () => {
   })
 
   it('SIGTERM is reported as the shutdown exit path; a proof, once there, stays the first one', () => {
-    const end = new InvocationEnd({ context: { awsRequestId: 'a' } })
+    const request: Record<string, unknown> = { context: { awsRequestId: 'a' } }
+    const end = new InvocationEnd(request)
     end.noteShutdown()
     end.noteLaterInvocation('b')
+    request.earlyResponse = 'late' // a later proof does not replace the first
     expect([end.ended(), end.exitPath()]).toEqual([true, 'shutdown'])
+  })
+
+  // Found by the mutation run of src/end-proof.ts: an id that is not a non-empty string is no id.
+  it.each([
+    ['an empty awsRequestId', { awsRequestId: '' }],
+    ['a numeric awsRequestId', { awsRequestId: 7 }],
+    ['a null context', null],
+  ])('%s is no request id: a later invocation proves nothing against it, nor with it', (_what, context) => {
+    expect(requestIdOf(context)).toBeUndefined()
+    const end = new InvocationEnd({ context })
+    end.noteLaterInvocation('b')
+    expect(end.ended()).toBe(false)
+    const named = new InvocationEnd({ context: { awsRequestId: 'a' } })
+    named.noteLaterInvocation(requestIdOf(context))
+    expect(named.ended()).toBe(false)
   })
 })
 
