@@ -6,9 +6,17 @@ import { readFileSync } from 'node:fs'
 const [file, flag] = process.argv.slice(2)
 const model = JSON.parse(readFileSync(file, 'utf8'))
 const kinds = { 8: 'enum', 32: 'const', 64: 'function', 128: 'class', 256: 'interface', 2097152: 'type' }
-const exports = model.children?.[0]?.kind === 2 ? model.children[0].children ?? [] : model.children ?? []
+// One entry point: its exports are the project's children; several (middy-cleanup and
+// middy-cleanup/durable): each module's children.
+const exports = (model.children ?? []).flatMap((c) => c.kind === 2 ? c.children ?? [] : [c])
+const byId = new Map()
+const index = (d) => { byId.set(d.id, d); for (const c of d.children ?? []) index(c) }
+index(model)
 const hasExample = (comment) => (comment?.blockTags ?? []).some((t) => t.tag === '@example')
-const missing = exports.filter((d) => !hasExample(d.comment) && !(d.signatures ?? []).some((s) => hasExample(s.comment)))
+const documented = (d) => hasExample(d.comment) || (d.signatures ?? []).some((s) => hasExample(s.comment))
+// A reference (`export { cleanup as default }`) is documented where its target is.
+const REFERENCE = 4194304
+const missing = exports.filter((d) => !documented(d.kind === REFERENCE && byId.has(d.target) ? byId.get(d.target) : d))
 console.log(`TSDoc @example: ${exports.length - missing.length}/${exports.length} exports have one`)
 if (missing.length > 0) console.log(`  without: ${missing.map((d) => `${kinds[d.kind] ?? d.kind} ${d.name}`).join(', ')}`)
 process.exitCode = flag === '--strict' && missing.length > 0 ? 1 : 0
