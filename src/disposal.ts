@@ -78,7 +78,7 @@ export interface DisposalOptions {
   signal?: AbortSignal
   /**
    * Whether the run's deadline holds the event loop (see {@link Deadline}). Default:
-   * true — the caller awaits it — except for background work (`runInBackground`).
+   * true — the caller awaits it; the background sweep passes false.
    */
   hold?: boolean
 }

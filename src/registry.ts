@@ -26,8 +26,8 @@ export interface LiveScope {
   heldIdentities: () => Iterable<string>
   /** the per-invocation directory, if created */
   readonly invocationDir: string | undefined
-  /** disposes it (once: later calls return the same report) */
-  disposeFor: (exitPath: ExitPath, budgetMs: number) => Promise<CleanupReport>
+  /** disposes it (once: later calls return the same report); `hold: false` for background work (see Deadline) */
+  disposeFor: (exitPath: ExitPath, budgetMs: number, hold?: boolean) => Promise<CleanupReport>
 }
 
 /**

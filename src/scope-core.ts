@@ -165,13 +165,13 @@ export class ScopeCore implements LiveScope {
     return value
   }
 
-  /** Disposes once, for `exitPath` within `budgetMs`: later calls return the same report. Never rejects. */
-  disposeFor (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
+  /** Disposes once, for `exitPath` within `budgetMs` (`hold: false`: background work, see Deadline): later calls return the same report. Never rejects. */
+  disposeFor (exitPath: ExitPath, budgetMs: number, hold = true): Promise<CleanupReport> {
     if (this.#disposal !== undefined) return this.#disposal
     if (this.#state === 'disposed') return (this.#disposal = Promise.resolve(emptyReport(this.#emptyExit ?? exitPath)))
     // "Never throws": a failure inside disposal (a bug) is logged, not rethrown into
     // the invocation or the standalone owner awaiting it.
-    return (this.#disposal = this.#dispose(exitPath, budgetMs).then(undefined, (e: unknown) => {
+    return (this.#disposal = this.#dispose(exitPath, budgetMs, hold).then(undefined, (e: unknown) => {
       this.#settings.config.logger.error(`cleanup: disposing the scope (exit path ${exitPath}) failed: ${describeError(e)}`)
       return emptyReport(exitPath)
     }))
@@ -203,7 +203,7 @@ export class ScopeCore implements LiveScope {
     return this.#dir === undefined ? ids : [...ids, this.#dir.real]
   }
 
-  async #dispose (exitPath: ExitPath, budgetMs: number): Promise<CleanupReport> {
+  async #dispose (exitPath: ExitPath, budgetMs: number, hold: boolean): Promise<CleanupReport> {
     this.#state = 'disposing'
     const { logger, onReport } = this.#settings.config
     const journaled = this.#journaled
@@ -220,7 +220,7 @@ export class ScopeCore implements LiveScope {
         if (journaled !== undefined) journaledIn(dir, journaled)
         addToPlan(work, dir)
       }
-      report = await runDisposal(work, { exitPath, budgetMs, logger, retryLater })
+      report = await runDisposal(work, { exitPath, budgetMs, logger, retryLater, hold })
     }
     if (this.#registered) state.active.delete(this)
     this.#state = 'disposed'

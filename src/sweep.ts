@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runInBackground } from './deadline.js'
 import { addToPlan, emptyPlan, runDisposal } from './disposal.js'
 import { describeError } from './errors.js'
 import { realTmpdir } from './files.js'
@@ -61,16 +60,16 @@ export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions):
   const { logger, onReport } = config
   if (state.background !== undefined) return state.background
   // Background work may outlive the invocation: its deadlines never hold the event loop (G7).
-  const run = runInBackground(async () => {
+  const run = (async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
-    const { report } = await flushNow({ exitPath: 'leftovers', budgetMs, logger, config })
+    const { report } = await flushNow({ exitPath: 'leftovers', budgetMs, logger, config, hold: false })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
       // Not awaited: an onReport that hangs would hold state.background, so no later
       // sweep could start and every invocation would wait its whole budget for it.
       notifyReport(onReport, report, logger)
     }
-  }).catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
+  })().catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
     .finally(() => { state.background = undefined })
   state.background = run
   return run
@@ -91,6 +90,8 @@ export interface FlushOptions {
   signal?: AbortSignal
   /** the clients and allow-lists to finish a dead process's journaled S3/DynamoDB resources with */
   config?: ResolvedOptions
+  /** false for the background sweep: its deadlines never keep the process alive (default true: awaited) */
+  hold?: boolean
 }
 
 /**
@@ -108,7 +109,7 @@ export const flushNow = async (o: FlushOptions): Promise<{ report: CleanupReport
   // Only scopes whose invocation provably ended (see LiveScope.isOrphaned): a scope
   // still running, whatever its request looks like, is never touched here.
   const scopes = [...state.active].filter((s) => s.isOrphaned())
-  const scopeReports = Promise.all(scopes.map((s) => s.disposeFor(s.orphanExitPath(), o.budgetMs)))
+  const scopeReports = Promise.all(scopes.map((s) => s.disposeFor(s.orphanExitPath(), o.budgetMs, o.hold)))
   const journaled: TrackedItem[] = []
   if (!state.sweptStaleDirs) {
     state.sweptStaleDirs = true
@@ -118,7 +119,7 @@ export const flushNow = async (o: FlushOptions): Promise<{ report: CleanupReport
   if (items.length > 0) {
     const work = emptyPlan()
     for (const item of items) addToPlan(work, item)
-    mergeReports(report, await runDisposal(work, { exitPath: o.exitPath, budgetMs: o.budgetMs, logger: o.logger, retryLater, signal: o.signal }))
+    mergeReports(report, await runDisposal(work, { exitPath: o.exitPath, budgetMs: o.budgetMs, logger: o.logger, retryLater, signal: o.signal, hold: o.hold }))
   }
   const done = await scopeReports
   report.durationMs = Math.round((performance.now() - started) * 100) / 100
