@@ -15,14 +15,14 @@ import { attemptsOf, isAbort } from './aws-failure.js'
  */
 
 /**
- * An SDK v3 client, detected by its `send` function (never `instanceof`: any SDK copy works).
+ * An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works).
  *
  * @example
  * ```ts
- * const client: SendClient = new S3Client({})
+ * cleanup({ s3: new S3Client({}), dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({})) })
  * ```
  */
-export interface SendClient {
+export interface SdkClientLike {
   send: (command: any, options?: any) => Promise<any>
 }
 
@@ -53,8 +53,8 @@ export interface ResponseMetadata {
  * if (!isClient(options.client)) throw new CleanupDeclarationError('… must be an AWS SDK v3 client')
  * ```
  */
-export const isClient = (v: unknown): v is SendClient =>
-  typeof v === 'object' && v !== null && typeof (v as SendClient).send === 'function'
+export const isClient = (v: unknown): v is SdkClientLike =>
+  typeof v === 'object' && v !== null && typeof (v as SdkClientLike).send === 'function'
 
 /**
  * What {@link sendCounted} needs of a deleter's `DeleteContext`.
@@ -141,7 +141,7 @@ const attemptKey = (request: unknown): string | undefined => {
  * if (sent.ok) console.log(sent.output.Errors)
  * ```
  */
-export const sendCounted = async <T = any>(client: SendClient, command: unknown, ctx: SendContext): Promise<Sent<T>> => {
+export const sendCounted = async <T = any>(client: SdkClientLike, command: unknown, ctx: SendContext): Promise<Sent<T>> => {
   let stackRan = false
   let attempts = 0
   const count = (): void => { attempts++; ctx.countRequests(1) }

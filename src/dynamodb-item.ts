@@ -2,7 +2,7 @@
 // checks, its errors. Shared by the declarations (dynamodb.ts) and the batch sender
 // (dynamodb-delete.ts).
 import { RemoteDeleteError } from './aws-failure.js'
-import { type SendClient, isClient, lazy } from './aws-send.js'
+import { type SdkClientLike, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
 import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
@@ -52,7 +52,7 @@ export interface DynamoItemTarget {
   table: string
   key: Record<string, unknown>
   /** Client for this item; default: the `dynamodb` option of `cleanup()`. */
-  client?: SendClient
+  client?: SdkClientLike
 }
 
 /**
@@ -65,7 +65,7 @@ export interface DynamoItemTarget {
  */
 export interface DynamoResource extends RemoteResource {
   readonly kind: 'dynamodb'
-  readonly client: SendClient
+  readonly client: SdkClientLike
   /** sent through lib-dynamodb's commands (plain JS key) */
   readonly doc: boolean
   readonly table: string
@@ -165,7 +165,7 @@ export const isDocumentClient = (client: object): boolean => {
 }
 
 /** A client a DocumentClient was made from (or a minified DocumentClient): plain keys are meant for lib-dynamodb. */
-const wasWrapped = (client: SendClient): boolean => {
+const wasWrapped = (client: SdkClientLike): boolean => {
   const config = (client as { config?: unknown }).config
   return typeof config === 'object' && config !== null && 'translateConfig' in config
 }
@@ -188,7 +188,7 @@ export const dynamoId = (table: string, norm: string): string => `dynamodb://${t
  * const config: DynamoConfig = { dynamodb: new DynamoDBClient({}), allowDynamodb: ['Scratch'] }
  * ```
  */
-export interface DynamoConfig { dynamodb?: SendClient | undefined, allowDynamodb?: readonly string[] | undefined }
+export interface DynamoConfig { dynamodb?: SdkClientLike | undefined, allowDynamodb?: readonly string[] | undefined }
 
 /**
  * The client a declaration deletes with: its own, or the `dynamodb` option's; throws when there is none.
@@ -198,7 +198,7 @@ export interface DynamoConfig { dynamodb?: SendClient | undefined, allowDynamodb
  * const client = resolveClient('putItem', options.client, config, `an item of ${table}`)
  * ```
  */
-export const resolveClient = (method: string, given: unknown, config: DynamoConfig, what: string): SendClient => {
+export const resolveClient = (method: string, given: unknown, config: DynamoConfig, what: string): SdkClientLike => {
   if (given !== undefined && !isClient(given)) {
     throw new CleanupDeclarationError(`cleanup: ${method}({ client }) must be an AWS SDK v3 DynamoDBClient or DynamoDBDocumentClient (an object with send()); got ${typeOf(given)}.`)
   }

@@ -4,7 +4,7 @@
 // against this package's .d.ts files.
 import type { PutItemCommandInput } from '@aws-sdk/client-dynamodb'
 import type { PutCommandInput } from '@aws-sdk/lib-dynamodb'
-import type { ResponseMetadata, SendClient } from './aws-send.js'
+import type { ResponseMetadata, SdkClientLike } from './aws-send.js'
 import { dynamoBatch } from './dynamodb-delete.js'
 import {
   type DynamoConfig, type DynamoResource, checkTable, dynamoResource, errorName, loadDocSdk, loadDynamoSdk, resolveClient,
@@ -32,7 +32,7 @@ export { deleteDynamoItems } from './dynamodb-delete.js'
  */
 export interface PutItemOptions {
   /** Client for this write; default: the `dynamodb` option of `cleanup()`. */
-  client?: SendClient
+  client?: SdkClientLike
   /**
    * Backstop for a process killed outright: sets `attribute` to now + `seconds`
    * (epoch seconds), for the table's TTL setting to expire the item. DynamoDB
@@ -75,7 +75,7 @@ const schemas = new WeakMap<object, Map<string, Promise<string[]>>>()
  * await keySchema(client, 'Jobs') // ['pk', 'sk']
  * ```
  */
-export const keySchema = (client: SendClient, table: string, signal?: AbortSignal): Promise<string[]> => {
+export const keySchema = (client: SdkClientLike, table: string, signal?: AbortSignal): Promise<string[]> => {
   let byTable = schemas.get(client)
   if (byTable === undefined) schemas.set(client, byTable = new Map())
   let p = byTable.get(table)

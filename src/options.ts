@@ -7,17 +7,8 @@ import type { LeakDetectionOptions } from './leaks/types.js'
 import type { CleanupReport } from './report.js'
 import { describeValue, isRecord, unknownKey, unknownKeyMessage } from './validation.js'
 
-/**
- * An AWS SDK v3 client, detected by its `send` method (not `instanceof`, so any SDK copy works).
- *
- * @example
- * ```ts
- * cleanup({ s3: new S3Client({}), dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({})) })
- * ```
- */
-export interface SdkClientLike {
-  send: (command: any, options?: any) => Promise<any>
-}
+import type { SdkClientLike } from './aws-send.js'
+export type { SdkClientLike } from './aws-send.js'
 
 /**
  * Options of `cleanup()` and `new CleanupScope()`. Validated once, when

@@ -1,4 +1,4 @@
-import { type SendClient, isClient } from './aws-send.js'
+import { type SdkClientLike, isClient } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
 import { type S3Resource, s3Deleter, s3Resource } from './s3.js'
 import { type DeclaringScope, multipartUpload } from './s3-multipart.js'
@@ -19,7 +19,7 @@ export interface UploadLike { done: () => Promise<unknown> }
 
 /** What `upload()` reads and replaces of lib-storage's `Upload` at run time. */
 interface UploadFields {
-  client: SendClient
+  client: SdkClientLike
   readonly params: { Bucket?: string | undefined, Key?: string | undefined, [field: string]: any }
   /** set by lib-storage once CreateMultipartUpload answered */
   readonly uploadId?: string | undefined
@@ -34,7 +34,7 @@ const wrapped = new WeakSet<object>()
 // sees the one request this scope cares about. A single-part upload is one PutObject,
 // whose object is tracked before it is sent (like putObject); a multipart upload is
 // tracked the moment CreateMultipartUpload answers, before its first part goes out.
-const reporter = (scope: DeclaringScope, real: SendClient, bucket: string, key: string) =>
+const reporter = (scope: DeclaringScope, real: SdkClientLike, bucket: string, key: string) =>
   (next: Handler, context: { commandName?: string }): Handler => async (args) => {
     if (context.commandName === 'PutObjectCommand') {
       const object: S3Resource = s3Resource('upload', { bucket, key, client: real }, scope.config)
@@ -91,6 +91,6 @@ export const upload = <U extends UploadLike>(scope: DeclaringScope, given: U): U
         return (real.send as (...a: unknown[]) => Promise<unknown>)(command, ...rest)
       },
     },
-  }) as SendClient
+  }) as SdkClientLike
   return given
 }

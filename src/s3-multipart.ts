@@ -1,7 +1,7 @@
 // The SDK's types only inside this module (they are not part of its declarations).
 import type { AbortMultipartUploadCommandInput, DeleteObjectCommandInput } from '@aws-sdk/client-s3'
 import { describeRequestFailure, isAbort, isRetryable } from './aws-failure.js'
-import { type SendClient, sendCounted } from './aws-send.js'
+import { type SdkClientLike, sendCounted } from './aws-send.js'
 import { clientId } from './client-id.js'
 import { CleanupDeclarationError } from './errors.js'
 import { type BatchContext, type BatchKind, type BatchResult, allFailed, batchDeleter } from './remote-batch.js'
@@ -29,7 +29,7 @@ export interface MultipartUploadTarget {
   key: string
   uploadId: string
   /** Client of the upload; default: the `s3` option of `cleanup()`. */
-  client?: SendClient
+  client?: SdkClientLike
 }
 
 /**
@@ -43,7 +43,7 @@ export interface MultipartUploadTarget {
  */
 export interface MultipartResource extends RemoteResource {
   readonly kind: 's3-multipart'
-  readonly client: SendClient
+  readonly client: SdkClientLike
   readonly bucket: string
   readonly key: string
   readonly uploadId: string

@@ -1,7 +1,7 @@
 // What an S3 object declaration is: the tracked resource, its checks, its errors.
 // Shared by the declarations (s3.ts), the batch sender (s3-delete.ts) and F's multipart kind.
 import { RemoteDeleteError } from './aws-failure.js'
-import { type SendClient, isClient, lazy } from './aws-send.js'
+import { type SdkClientLike, isClient, lazy } from './aws-send.js'
 import { CleanupDeclarationError } from './errors.js'
 import type { RemoteResource } from './scope-items.js'
 import { rejectUnknownKeys, shown, typeOf } from './validation.js'
@@ -33,7 +33,7 @@ export interface S3ObjectTarget {
   /** ETag the object had when you wrote it: it is deleted only if it still has it (`If-Match`). */
   etag?: string
   /** Client for this object; default: the `s3` option of `cleanup()`. */
-  client?: SendClient
+  client?: SdkClientLike
 }
 
 /**
@@ -46,7 +46,7 @@ export interface S3ObjectTarget {
  */
 export interface S3Resource extends RemoteResource {
   readonly kind: 's3'
-  readonly client: SendClient
+  readonly client: SdkClientLike
   readonly bucket: string
   readonly key: string
   /** versions to delete (versioned buckets); empty: delete the key (a delete marker if versioned) */
@@ -172,7 +172,7 @@ export const s3Id = (bucket: string, key: string, versionId?: string): string =>
  * const config: S3Config = { s3: new S3Client({}), allowS3: ['scratch-bucket/tmp/'] }
  * ```
  */
-export interface S3Config { s3?: SendClient | undefined, allowS3?: readonly string[] | undefined }
+export interface S3Config { s3?: SdkClientLike | undefined, allowS3?: readonly string[] | undefined }
 
 /** How a message names the bucket and key fields (`putObject` says Bucket and Key). */
 const TARGET_NAMES: Readonly<{ bucket: string, key: string }> = Object.freeze({ bucket: 'bucket', key: 'key' })

@@ -3,7 +3,7 @@
 // only inside this module: a project without @aws-sdk/client-s3 type-checks against
 // this package's .d.ts files.
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3'
-import type { ResponseMetadata, SendClient } from './aws-send.js'
+import type { ResponseMetadata, SdkClientLike } from './aws-send.js'
 import { clientId } from './client-id.js'
 import { CleanupDeclarationError } from './errors.js'
 import { batchDeleter } from './remote-batch.js'
@@ -28,7 +28,7 @@ export { deleteS3Objects } from './s3-delete.js'
  */
 export interface PutObjectOptions {
   /** Client for this write; default: the `s3` option of `cleanup()`. */
-  client?: SendClient
+  client?: SdkClientLike
   /**
    * Ownership check: delete with `If-Match` of the ETag this put returned, so an
    * object someone overwrote since is left alone (reported in `failed`). One
