@@ -16,11 +16,11 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 // The public surface. A change here is a change of the package's API: deliberate, and in the CHANGELOG.
 const VALUES = [
   'CleanupConfigError', 'CleanupDeclarationError', 'CleanupError', 'CleanupScope', 'MARKER_ATTRIBUTE', 'TEMP_TAG',
-  'cleanOnEarlyReturn', 'cleanup', 'currentScope', 'default', 'invocationLocal', 'onShutdown', 'shutdown', 'tempKey', 'watch',
+  'cleanOnEarlyReturn', 'cleanup', 'currentScope', 'default', 'durableCleanup', 'invocationLocal', 'onShutdown', 'shutdown', 'tempKey', 'watch',
 ]
 const TYPES = [
   'AllowOptions', 'CleanupContext', 'CleanupMiddleware', 'CleanupOptions', 'CleanupReport', 'CleanupRequest', 'Closeable',
-  'DeleteContext', 'DeleteOutcome', 'DynamoItemTarget', 'ExitPath', 'ExtensionStatus', 'FailedResource', 'FailureReason',
+  'DeleteContext', 'DeleteOutcome', 'DurableCleanup', 'DurableDeclaration', 'DynamoItemTarget', 'ExecutionCleanup', 'ExitPath', 'ExtensionStatus', 'FailedResource', 'FailureReason',
   'GlobalLeakDetails', 'HandleLeakDetails', 'InvocationLocal', 'LambdaContextLike', 'LeakDetectionOptions', 'LeakFinding',
   'LeakKind', 'ListenerResult', 'LogFunction', 'Logger', 'LoggerOption', 'MemoryCheckOptions', 'MemoryLeakDetails', 'MultipartUploadTarget',
   'PutItemInput', 'PutItemOptions', 'PutItemOutput', 'PutObjectInput', 'PutObjectOptions', 'PutObjectOutput',

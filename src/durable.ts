@@ -36,7 +36,7 @@ export type DurableDeclaration =
  *
  * @example
  * ```ts
- * await durableStep(context, 'stage', async (_step, execution) => {
+ * await durable.step(context, 'stage', async (_step, execution) => {
  *   execution.s3Object({ bucket: 'scratch-bucket', key: 'tmp/job-1.csv' })
  *   await s3.send(new PutObjectCommand({ Bucket: 'scratch-bucket', Key: 'tmp/job-1.csv', Body }))
  * })
@@ -63,6 +63,8 @@ export interface DurableCleanup<M> {
   readonly executionMode: M
   /** `cleanup()` with the same options: `.use()` it as usual. */
   readonly cleanup: CleanupMiddleware
+  /** {@link durableStep}: `durable.step(context, name, (step, execution) => …)`. */
+  readonly step: typeof durableStep
 }
 
 interface Invocation {
@@ -99,7 +101,7 @@ const invocations = (): AsyncLocalStorage<Invocation> => processSlot('durable', 
  * export const handler = middy({ executionMode: durable.executionMode })
  *   .use(durable.cleanup)
  *   .handler(async (event, context) => {
- *     const key = await durableStep(context, 'stage', async (_step, execution) => {
+ *     const key = await durable.step(context, 'stage', async (_step, execution) => {
  *       execution.s3Object({ bucket: 'scratch-bucket', key: `tmp/${event.id}` })
  *       await s3.send(new PutObjectCommand({ Bucket: 'scratch-bucket', Key: `tmp/${event.id}`, Body: 'x' }))
  *       return `tmp/${event.id}`
@@ -115,7 +117,7 @@ export const durableCleanup = <M extends (...args: any[]) => any>(executionMode:
   }
   const config = resolveOptions(options)
   const wrapped = (ctx: MiddyModeContext, ...rest: unknown[]): Wrapped => wrapHandler(executionMode(withRequests(ctx), ...rest) as Wrapped, config)
-  return Object.freeze({ executionMode: wrapped as unknown as M, cleanup: cleanup(config as unknown as CleanupOptions) })
+  return Object.freeze({ executionMode: wrapped as unknown as M, cleanup: cleanup(config as unknown as CleanupOptions), step: durableStep })
 }
 
 // Middy builds each invocation's request with ctx.middyRequest: noting it here is how the
@@ -212,7 +214,7 @@ const showDeclaration = (d: DurableDeclaration): string =>
  * @returns what `fn` returned (from the checkpoint on replay)
  * @example
  * ```ts
- * const key = await durableStep(context, 'render', async (_step, execution) => {
+ * const key = await durable.step(context, 'render', async (_step, execution) => {
  *   const key = `tmp/${event.id}.pdf`
  *   execution.s3Object({ bucket: 'scratch-bucket', key })
  *   await s3.send(new PutObjectCommand({ Bucket: 'scratch-bucket', Key: key, Body: await render(event) }))

@@ -26,6 +26,8 @@
 export { cleanup, cleanup as default } from './middleware.js'
 export type { CleanupContext, CleanupMiddleware, CleanupRequest, LambdaContextLike } from './middleware.js'
 export { cleanOnEarlyReturn } from './early-return.js'
+export { durableCleanup } from './durable.js'
+export type { DurableCleanup, DurableDeclaration, ExecutionCleanup } from './durable.js'
 export { CleanupScope } from './scope.js'
 export type { TempDirOptions, TempFileOptions } from './scope.js'
 export { currentScope, invocationLocal } from './context.js'
