@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { dynamoResource } from './dynamodb.js'
 import { CleanupConfigError, CleanupDeclarationError, describeError } from './errors.js'
 import { type CleanupMiddleware, cleanup } from './middleware.js'
+import { budgetFor, waitAtMost } from './middleware-budget.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { processSlot } from './process-state.js'
 import type { ExitPath } from './report.js'
@@ -149,21 +150,11 @@ const wrapHandler = (inner: Wrapped, config: ResolvedOptions): Wrapped => {
   return outer
 }
 
-const budgetOf = (config: ResolvedOptions, lambdaContext: unknown): number => {
-  let remaining: number | undefined
-  try {
-    const fn = (lambdaContext as { getRemainingTimeInMillis?: unknown } | null | undefined)?.getRemainingTimeInMillis
-    const v: unknown = typeof fn === 'function' ? fn.call(lambdaContext) : undefined
-    if (typeof v === 'number' && !Number.isNaN(v)) remaining = v
-  } catch { /* no remaining time known: timeoutMs is the budget */ }
-  return Math.max(0, Math.min(config.timeoutMs, remaining === undefined ? Infinity : remaining - config.safetyMarginMs))
-}
-
 // Never throws, and settles within the budget (plus half the safety margin): past that,
 // disposal goes on in the background and the SDK's answer is returned.
 const ended = async (invocation: Invocation, status: unknown, lambdaContext: unknown): Promise<void> => {
   const { config } = invocation
-  const budget = budgetOf(config, lambdaContext)
+  const budget = budgetFor(config, lambdaContext)
   const completed = status === 'SUCCEEDED' || status === 'FAILED'
   const exitPath: ExitPath = status === 'SUCCEEDED' || status === 'PENDING' ? 'success' : 'error'
   const started = performance.now()
@@ -293,7 +284,3 @@ const isDeclaration = (v: unknown): v is DurableDeclaration => {
   return v.kind === 'dynamodb' && typeof v.table === 'string' && isRecord(v.key)
 }
 
-const waitAtMost = (work: Promise<unknown>, ms: number): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, Math.min(ms, 2_147_483_647))
-  void work.finally(() => { clearTimeout(t); resolve() })
-})
