@@ -6,7 +6,7 @@ import { open, writeFile, mkdtemp, rm, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cleanup, type CleanupReport, type CleanupScope } from '../src/index.js'
-import { flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
+import { flushLeftovers, leftoverCount, INTERNAL_DISPOSE_KEY } from './support/internals.js'
 import { gate, lambdaContext, middyVersions, ourInvocationDirs, recordingLogger } from './support/middy.js'
 
 const isClosed = (fh: FileHandle): boolean => fh.fd === -1
@@ -146,7 +146,7 @@ describe.each(middyVersions)('Middy $major', ({ major, middy }) => {
     let fail = true
     const handler = middy()
       .use(cleanup())
-      .use({ before: (request: any) => { if (fail) scope = request.internal[INTERNAL_SCOPE_KEY] } })
+      .use({ before: (request: any) => { if (fail) scope = request.context.cleanup } })
       .use({ onError: () => ({ statusCode: 500 }) })
       .handler(async (_e: unknown, context: any) => {
         if (fail) { seen = await declareAll(context); throw new Error('x') }
@@ -204,7 +204,7 @@ describe.each(middyVersions)('Middy $major', ({ major, middy }) => {
     let hit = true
     const handler = middy()
       .use(cleanup())
-      .use({ before: async (request: any) => { if (hit) { scope = request.internal[INTERNAL_SCOPE_KEY]; file = await request.context.cleanup.tempFile(); return 'cached' } } })
+      .use({ before: async (request: any) => { if (hit) { scope = request.context.cleanup; file = await request.context.cleanup.tempFile(); return 'cached' } } })
       .handler(async () => 'fresh')
     await expect(handler({}, lambdaContext())).resolves.toBe('cached')
     hit = false

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import middy from '@middy/core'
 import { existsSync } from 'node:fs'
 import { cleanup, type CleanupReport, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
-import { INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
+import { INTERNAL_DISPOSE_KEY } from './support/internals.js'
 import { lambdaContext, recordingLogger } from './support/middy.js'
 
 const throwing = { warn: () => { throw new Error('logger down') }, error: () => { throw new Error('logger down') }, debug: () => { throw new Error('logger down') } }
@@ -40,7 +40,7 @@ describe('after and onError resolve to nothing, never reject', () => {
     const mw = cleanup({ logger: false })
     const r = request()
     mw.before(r)
-    const scope = r.internal[INTERNAL_SCOPE_KEY] as CleanupScope
+    const scope = r.context.cleanup as CleanupScope
     expect(scope).toBe(r.context.cleanup)
     expect(mw.after(r)).toBeUndefined()
     expect(scope.state).toBe('disposed')

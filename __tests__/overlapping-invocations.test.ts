@@ -10,7 +10,6 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cleanup, type CleanupScope, type RemoteDeleter, type RemoteResource } from '../src/index.js'
-import { INTERNAL_SCOPE_KEY } from './support/internals.js'
 import { gate, lambdaContext, middyVersions } from './support/middy.js'
 
 const quiet = { warn: () => {}, error: () => {} }
@@ -260,7 +259,7 @@ const runScenario = async (
     before: async (request: any) => {
       const i = request.event.i as number | undefined
       if (i === undefined) return undefined
-      const scope = request.internal?.[INTERNAL_SCOPE_KEY] as CleanupScope | undefined
+      const scope = request.context?.cleanup as CleanupScope | undefined
       if (scope !== undefined && plans[i]!.inBefore) await declare(i, scope)
       await pause(`inv ${i} before`)
       probe(i, 'in a later before')

@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { cleanup, type CleanupReport, type CleanupScope } from '../src/index.js'
-import { leftoverCount, INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from './support/internals.js'
+import { leftoverCount, INTERNAL_DISPOSE_KEY } from './support/internals.js'
 import {
   backends, countRequests, createTable, dynamoClient, existingKeys, itemExists, listKeys, objectExists, putObjectsFast, s3Client, uid, type BackendInfo, withBackend
 } from './support/backends.js'
@@ -145,7 +145,7 @@ describe.each(backends())('S3 + DynamoDB on $name', (b: BackendInfo) => {
       let scope: CleanupScope | undefined
       let hit = true
       const handler = middy().use(cleanup(options()))
-        .use({ before: async (request: any) => { if (hit) { scope = request.internal[INTERNAL_SCOPE_KEY]; d = await declareAll(request.context); return 'cached' } } })
+        .use({ before: async (request: any) => { if (hit) { scope = request.context.cleanup; d = await declareAll(request.context); return 'cached' } } })
         .handler(async () => 'fresh')
       await expect(handler({}, lambdaContext())).resolves.toBe('cached')
       hit = false

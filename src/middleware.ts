@@ -94,17 +94,6 @@ export interface CleanupMiddleware {
   onError: (request: CleanupRequest) => Promise<void> | undefined
 }
 
-
-/**
- * @internal Key on `request.internal` of the invocation's {@link CleanupScope} (the
- * same object as `context.cleanup`), set by cleanup's `before`.
- *
- * @example
- * ```ts
- * const scope = request.internal[INTERNAL_SCOPE_KEY] as CleanupScope | undefined
- * ```
- */
-export const INTERNAL_SCOPE_KEY = 'middy-cleanup.scope'
 /**
  * @internal Key on `request.internal` of a function that cleans the invocation now
  * (exit path `early-return`) and resolves, never rejects, to its {@link CleanupReport}:
@@ -142,7 +131,6 @@ const startInvocation = (s: Setup, request: WithScope): void => {
   contained(s, 'attaching leak detection', () => { if (s.leaks !== undefined) s.leaks.attach(core) })
   const internal = request.internal
   if (internal !== undefined && internal !== null) {
-    internal[INTERNAL_SCOPE_KEY] = scope
     // For a middleware that returns early from `before` (cleanOnEarlyReturn): calling
     // this first cleans now instead of at the next invocation. It must not reject.
     internal[INTERNAL_DISPOSE_KEY] = (): Promise<CleanupReport> =>

@@ -4,7 +4,7 @@
 export { leftoverCount } from '../../src/registry.js'
 export { flushLeftovers } from '../../src/sweep.js'
 export type { FlushLeftoversOptions } from '../../src/sweep.js'
-export { INTERNAL_DISPOSE_KEY, INTERNAL_SCOPE_KEY } from '../../src/middleware.js'
+export { INTERNAL_DISPOSE_KEY } from '../../src/middleware.js'
 export { runShutdown } from '../../src/shutdown.js'
 export { ShutdownDeadlineError } from '../../src/shutdown-teardowns.js'
 export { registerInternalExtension, INTERNAL_EXTENSION_NAME } from '../../src/extension.js'
