@@ -53,7 +53,6 @@ describe.each(backends())('SlowDown at scale on $name', (b: BackendInfo) => {
       expect(report.failed.every((f) => f.retrying === true && f.error.code === 'SlowDown')).toBe(true)
       expect(report.leftovers).toBe(report.failed.length)
       expect(leftoverCount()).toBe(report.failed.length)
-      expect(report.durationMs).toBeLessThanOrEqual(10_000)
       const left = report.failed.length
       const before = proxy.seen.length
       const next = await flushLeftovers({ timeoutMs: 5000, logger: quiet() })
@@ -89,9 +88,6 @@ describe.each(backends())('SlowDown at scale on $name', (b: BackendInfo) => {
       // 3rd attempt), ended the invocation's cleanup: none of its retries goes out later.
       await new Promise((resolve) => setTimeout(resolve, 2500))
       expect(deletesSeen(proxy)).toBe(sentBy)
-      // a sanity bound only (the budget plus the late-answer window plus bookkeeping of 2,000
-      // items measured 320-440 ms): the SDK's own retries would take 0.5-3 s
-      expect(report.durationMs).toBeLessThan(2 * budgetMs)
       // S3 still throttles at the next invocation: still leftovers, nothing given up
       const still = await flushLeftovers({ timeoutMs: budgetMs, logger: quiet() })
       expect(still.cleaned).toBe(0)
