@@ -34,6 +34,19 @@ describe('InvocationEnd', () => {
     expect(end.exitPath()).toBe('early-return')
   })
 
+  it('once its output is held (a streamed body being read), earlyResponse is no proof; a proof taken before stays', () => {
+    const held: Record<string, unknown> = { context: { awsRequestId: 'a' } }
+    const core = declared(held)
+    core.holdOutput()
+    held.earlyResponse = undefined // an after that returned a value after cleanup's
+    expect(core.isOrphaned()).toBe(false)
+    const proven: Record<string, unknown> = { context: { awsRequestId: 'b' }, earlyResponse: undefined }
+    const other = declared(proven)
+    expect(other.isOrphaned()).toBe(true)
+    other.holdOutput()
+    expect(other.isOrphaned()).toBe(true)
+  })
+
   it('a later invocation proves the end only with two different request ids', () => {
     const end = new InvocationEnd({ context: { awsRequestId: 'a' } })
     end.noteLaterInvocation('a') // a nested handler of the same invocation

@@ -104,14 +104,15 @@ describe('states and the registry', () => {
     expect(core.isOrphaned()).toBe(false) // standalone: only its owner disposes it
     let ended = false
     const notes: string[] = []
-    core.watchEnd({ ended: () => ended, exitPath: () => 'shutdown', noteLaterInvocation: (id) => { notes.push(`later ${id}`) }, noteShutdown: () => { notes.push('sigterm') } })
+    core.watchEnd({ ended: () => ended, exitPath: () => 'shutdown', noteLaterInvocation: (id) => { notes.push(`later ${id}`) }, noteShutdown: () => { notes.push('sigterm') }, holdOutput: () => { notes.push('hold') } })
     expect(core.isOrphaned()).toBe(false)
     ended = true
     expect(core.isOrphaned()).toBe(true)
     expect(core.orphanExitPath()).toBe('shutdown')
     core.noteLaterInvocation('r2')
     core.noteShutdown()
-    expect(notes).toEqual(['later r2', 'sigterm'])
+    core.holdOutput()
+    expect(notes).toEqual(['later r2', 'sigterm', 'hold'])
     await core.disposeFor('shutdown', 2000)
     expect(core.isOrphaned()).toBe(false)
   })

@@ -51,22 +51,11 @@ type Proof = 'early-response' | 'later-invocation' | 'shutdown'
  * end.ended() // true
  * ```
  */
-/**
- * @internal Set to true on the Middy request while cleanup holds its streamed body
- * (src/streaming.ts), false once the body is over: meanwhile `earlyResponse` is no proof.
- *
- * @example
- * ```ts
- * request[BODY_HELD] = true // until the body has been read to its end, failed or been aborted
- * ```
- */
-export const BODY_HELD = Symbol('middy-cleanup.body-held')
-type Held = { [BODY_HELD]?: boolean }
-
 export class InvocationEnd {
   readonly #request: RequestTrace
   readonly #requestId: string | undefined
   #proof: Proof | undefined
+  #outputHeld = false
 
   constructor (request: RequestTrace) {
     this.#request = request
@@ -77,9 +66,16 @@ export class InvocationEnd {
   ended (): boolean {
     // A streamed body cleanup holds is still being read: an `after` that returned a value
     // after cleanup's (so earlyResponse is set) ends the after chain, not the invocation.
-    if (this.#proof === undefined && 'earlyResponse' in this.#request && (this.#request as Held)[BODY_HELD] !== true) this.#proof = 'early-response'
+    if (this.#proof === undefined && !this.#outputHeld && 'earlyResponse' in this.#request) this.#proof = 'early-response'
     return this.#proof !== undefined
   }
+
+  /**
+   * The invocation's output still goes out (cleanup holds its streamed body,
+   * src/streaming.ts): from now on `earlyResponse` proves nothing. Never released: the
+   * scope's own cleanup runs when the body is over, and a scope no longer active is no orphan.
+   */
+  holdOutput (): void { this.#outputHeld = true }
 
   /** The exit path to report when someone else disposes the scope. */
   exitPath (): ExitPath {

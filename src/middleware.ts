@@ -3,7 +3,7 @@ import { leakDetectorFor } from './leaks/detector.js'
 import { CleanupError, describeError } from './errors.js'
 import { TIGHT_BUDGET_MS, TIMED_OUT, budgetFor, streamCapFor, waitAtMost } from './middleware-budget.js'
 import { type CleanupOptions, type ResolvedOptions, resolveOptions } from './options.js'
-import { BODY_HELD, noteInvocationStart, requestIdOf } from './end-proof.js'
+import { noteInvocationStart, requestIdOf } from './end-proof.js'
 import { registerShutdownFlush, warnOnce } from './process-state.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { type CleanupScope, coreOf, invocationScope } from './scope.js'
@@ -108,7 +108,7 @@ export const INTERNAL_DISPOSE_KEY = 'middy-cleanup.dispose'
 
 const SCOPE = Symbol('middy-cleanup.scope')
 const HOLD = Symbol('middy-cleanup.hold')
-type WithScope = CleanupRequest & { [SCOPE]?: ScopeCore, [HOLD]?: () => void, [BODY_HELD]?: boolean }
+type WithScope = CleanupRequest & { [SCOPE]?: ScopeCore, [HOLD]?: () => void }
 
 /** What one `cleanup()` call resolved once, shared by its invocations. */
 interface Setup {
@@ -192,7 +192,6 @@ const holdStreamedBody = (s: Setup, request: WithScope): boolean => {
   try {
     const capMs = streamCapFor(s.config, request.context)
     hold = holdUntilStreamed(request, (end) => {
-      request[BODY_HELD] = false
       if (end === 'unread' && request[SCOPE]?.state === 'active') s.logger.warn(`cleanup: the streamed response body was not over ${capMs} ms after the handler returned (nobody reads it, or too slowly for the time left); cleaning up now, the body may still be streaming.`)
       return cleanUpWithinBudget(s, request, BODY_EXIT[end]).then((report) => end === 'ended' ? failureOf(s, report) : undefined)
     }, capMs)
@@ -200,7 +199,7 @@ const holdStreamedBody = (s: Setup, request: WithScope): boolean => {
     s.logger.error(`cleanup: waiting for the streamed body failed: ${describeError(e)}; cleaning up now.`)
     return false
   }
-  if (hold.held) { request[HOLD] = hold.release; request[BODY_HELD] = true }
+  if (hold.held) { request[HOLD] = hold.release; request[SCOPE]?.holdOutput() }
   else if (hold.reason !== undefined) warnOnce(s.logger, 'stream-hold', `cleanup: the response is a stream, but ${hold.reason}: cleanup runs now, before Middy streams the body.`)
   return hold.held
 }

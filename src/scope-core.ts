@@ -28,6 +28,7 @@ export interface EndWitness {
   exitPath: () => ExitPath
   noteLaterInvocation: (requestId: string | undefined) => void
   noteShutdown: () => void
+  holdOutput: () => void
 }
 
 /**
@@ -196,6 +197,8 @@ export class ScopeCore implements LiveScope {
   orphanExitPath (): ExitPath { return this.#end?.exitPath() ?? 'early-return' }
   noteLaterInvocation (requestId: string | undefined): void { this.#end?.noteLaterInvocation(requestId) }
   noteShutdown (): void { this.#end?.noteShutdown() }
+  /** Its invocation's output (a streamed body) still goes out: no proof of end from `earlyResponse` meanwhile. */
+  holdOutput (): void { this.#end?.holdOutput() }
 
   /** What it still holds: a leftover of an ended scope with one of these waits. */
   heldIdentities (): Iterable<string> {
