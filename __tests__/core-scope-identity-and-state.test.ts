@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
 import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { state } from '../src/registry.js'
+import { processState } from '../src/registry.js'
 import type { TrackedItem } from '../src/scope-items.js'
 import { base, memoryKind, newCore, recorder, remote } from './support/core-scope.js'
 
@@ -55,11 +55,11 @@ describe('one resource per identity', () => {
 describe('states and the registry', () => {
   it('active → disposing (seen from a disposer) → disposed; registered from its first declaration until disposed; one disposal', async () => {
     const core = newCore()
-    expect(state.active.has(core)).toBe(false)
+    expect(processState().active.has(core)).toBe(false)
     let during: string | undefined
     core.hold({ type: 'disposer', kind: 'defer', id: 'defer', run: () => { during = core.state }, attempts: 0 })
     expect(core.state).toBe('active')
-    expect(state.active.has(core)).toBe(true)
+    expect(processState().active.has(core)).toBe(true)
     const first = core.disposeFor('success', 2000)
     expect(core.state).toBe('disposing')
     expect(core.disposeFor('error', 2000)).toBe(first)
@@ -67,14 +67,14 @@ describe('states and the registry', () => {
     expect(during).toBe('disposing')
     expect(core.state).toBe('disposed')
     expect(report.exitPath).toBe('success')
-    expect(state.active.has(core)).toBe(false)
+    expect(processState().active.has(core)).toBe(false)
   })
 
   it('a scope that declared nothing ends at once (no promise, not registered) and reports empty with the exit path it ended on', async () => {
     const core = newCore()
     expect(core.endNowIfEmpty('timeout')).toBe(true)
     expect(core.state).toBe('disposed')
-    expect(state.active.has(core)).toBe(false)
+    expect(processState().active.has(core)).toBe(false)
     expect(await core.disposeFor('manual', 2000)).toMatchObject({ exitPath: 'timeout', resources: 0, failed: [] })
   })
 
@@ -124,7 +124,7 @@ describe('declarations once disposal has begun go to the leftovers, never thrown
     const core = newCore(log.logger)
     core.hold({ type: 'disposer', kind: 'defer', id: 'first', run: () => {}, attempts: 0 })
     const disposal = core.disposeFor('timeout', 2000)
-    const before = state.leftovers.length
+    const before = processState().leftovers.length
     const kind = memoryKind('late', { encode: (r) => ({ key: r.key }) })
     const late: TrackedItem[] = [
       { type: 'path', kind: 'path', id: join(base, 'late'), real: join(base, 'late'), roots: [base], attempts: 0, covers: 1 },
@@ -135,13 +135,13 @@ describe('declarations once disposal has begun go to the leftovers, never thrown
       const r = remote(kind, 'k')
       expect(core.holdRemote(r)).toBe(false)
       const dir = core.dir()
-      expect(state.leftovers.slice(before)).toEqual([...late, r, dir])
+      expect(processState().leftovers.slice(before)).toEqual([...late, r, dir])
       expect(log.warnings.filter((w) => w.includes('was declared after its invocation\'s cleanup had started'))).toHaveLength(4)
       await disposal
       expect(kind.calls).toEqual([]) // not this disposal's: the next sweep's
       expect(existsSync(dir.real)).toBe(false) // a late remote resource is not journaled: the dir is not recreated
     } finally {
-      state.leftovers.splice(before)
+      processState().leftovers.splice(before)
     }
   })
 })

@@ -4,7 +4,7 @@
 // random trees of paths and random holders.
 import { afterEach, describe, expect } from '@jest/globals'
 import { fc, test } from '@fast-check/jest'
-import { type LiveScope, state, waitForLiveHolders } from '../src/registry.js'
+import { type LiveScope, processState, waitForLiveHolders } from '../src/registry.js'
 import type { TrackedItem } from '../src/scope-items.js'
 import { identityOf } from '../src/scope-items.js'
 
@@ -19,7 +19,7 @@ const holder = (ids: string[]): LiveScope => ({
 })
 
 const added: LiveScope[] = []
-afterEach(() => { for (const s of added.splice(0)) state.active.delete(s) })
+afterEach(() => { for (const s of added.splice(0)) processState().active.delete(s) })
 
 const segment = fc.constantFrom('a', 'b', 'ab', 'a-b', 'b.c')
 const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => `/tmp/${parts.join('/')}`)
@@ -38,7 +38,7 @@ describe('waitForLiveHolders', () => {
       return { type: 'remote', kind: 'memory', id: resource.id, resource, attempts: 0, deleter: { kind: 'memory', delete: async () => ({ cleaned: [], failed: [] }) } }
     }
     const heldIds = holders.map((ids) => ids.map((id) => id.startsWith('remote:') ? identityOf({ kind: 'memory', id: `memory://${id.slice(7)}`, client }) : id))
-    for (const ids of heldIds) { const s = holder(ids); added.push(s); state.active.add(s) }
+    for (const ids of heldIds) { const s = holder(ids); added.push(s); processState().active.add(s) }
     const items: TrackedItem[] = declared.map((d) => 'p' in d
       ? { type: 'path', kind: 'path', id: d.p, real: d.p, roots: ['/tmp'], attempts: 0, covers: 1 }
       : remote(d.k))
@@ -47,26 +47,26 @@ describe('waitForLiveHolders', () => {
     const expectedLive = (item: TrackedItem): boolean => item.type === 'path'
       ? all.some((h) => h === item.real || inside(h, item.real) || inside(item.real, h))
       : item.type === 'remote' && all.includes(identityOf(item.resource))
-    const before = state.leftovers.length
+    const before = processState().leftovers.length
     try {
       const go = waitForLiveHolders(items, [])
       expect(go).toEqual(items.filter((i) => !expectedLive(i)))
-      expect(state.leftovers.slice(before)).toEqual(items.filter(expectedLive))
+      expect(processState().leftovers.slice(before)).toEqual(items.filter(expectedLive))
     } finally {
-      state.leftovers.splice(before)
-      for (const s of added.splice(0)) state.active.delete(s)
+      processState().leftovers.splice(before)
+      for (const s of added.splice(0)) processState().active.delete(s)
     }
   })
 
   test.prop([fc.array(path, { maxLength: 8 })], { numRuns: 50 })('the scopes being disposed are not holders', (paths) => {
     const self = holder(paths)
     added.push(self)
-    state.active.add(self)
+    processState().active.add(self)
     const items: TrackedItem[] = paths.map((p) => ({ type: 'path', kind: 'path', id: p, real: p, roots: ['/tmp'], attempts: 0, covers: 1 }))
     try {
       expect(waitForLiveHolders(items, [self])).toEqual(items)
     } finally {
-      state.active.delete(self)
+      processState().active.delete(self)
     }
   })
 })

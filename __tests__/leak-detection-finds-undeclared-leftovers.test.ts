@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { cleanup, CleanupConfigError, invocationLocal, watch, type LeakFinding } from '../src/index.js'
 import { leakStats } from '../src/leaks/detector.js'
 import { resolveLeakOptions } from '../src/leaks/options.js'
-import { state } from '../src/registry.js'
+import { processState } from '../src/registry.js'
 import { ScopeCore } from '../src/scope-core.js'
 import { closeSocket, connectTo, recorder, type ServerChild, socketsTo, startServer } from './fixtures/leaks-support.js'
 
@@ -77,7 +77,7 @@ beforeAll(async () => { await middy().use(cleanup()).handler(async () => 1)({}, 
 
 beforeEach(() => {
   // "once per kind per process": forget earlier tests' warnings so each test sees its own
-  for (const key of [...state.warned]) if (key.startsWith('leak:')) state.warned.delete(key)
+  for (const key of [...processState().warned]) if (key.startsWith('leak:')) processState().warned.delete(key)
 })
 
 afterAll(() => { rmSync(privateTmp, { recursive: true, force: true }) })

@@ -7,7 +7,7 @@ import { fc, test } from '@fast-check/jest'
 import { existsSync } from 'node:fs'
 import { runInNewContext } from 'node:vm'
 import { cleanup, watch, type CleanupReport } from '../src/index.js'
-import { state } from '../src/registry.js'
+import { processState } from '../src/registry.js'
 import { lambdaContext, middyVersions } from './support/middy.js'
 
 /** A value whose every use throws: instanceof, property reads, conversion to a string. */
@@ -47,7 +47,7 @@ const onUnhandled = (e: unknown): void => { unhandled.push(e) }
 beforeEach(() => {
   unhandled.length = 0
   process.on('unhandledRejection', onUnhandled)
-  for (const key of [...state.warned]) if (key.startsWith('leak:')) state.warned.delete(key)
+  for (const key of [...processState().warned]) if (key.startsWith('leak:')) processState().warned.delete(key)
 })
 afterEach(() => { process.off('unhandledRejection', onUnhandled) })
 

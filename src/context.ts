@@ -9,7 +9,7 @@ import { scopeStorage } from './scope-als.js'
  * enterScope(request.context.cleanup)
  * ```
  */
-export const enterScope = (scope: CleanupScope): void => { scopeStorage.enterWith(scope) }
+export const enterScope = (scope: CleanupScope): void => { scopeStorage().enterWith(scope) }
 
 /**
  * The current invocation's {@link CleanupScope}, from anywhere in its async call
@@ -26,7 +26,7 @@ export const enterScope = (scope: CleanupScope): void => { scopeStorage.enterWit
  * ```
  */
 export const currentScope = (): CleanupScope => {
-  const scope = scopeStorage.getStore() as CleanupScope | undefined
+  const scope = scopeStorage().getStore() as CleanupScope | undefined
   if (scope === undefined || scope.state === 'disposed') {
     throw new Error('middy-cleanup: currentScope() was called outside an invocation (no cleanup() middleware is running here, or this invocation has already been cleaned up). Call it from handler code of a middy().use(cleanup()) handler, or inside scope.run(fn) for a standalone CleanupScope.')
   }

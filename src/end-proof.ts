@@ -1,5 +1,5 @@
 import { detectEnvironment } from './environment.js'
-import { state } from './registry.js'
+import { processState } from './registry.js'
 import type { ExitPath } from './report.js'
 
 // Proof that an invocation ended without its scope disposing itself: the only thing
@@ -111,8 +111,8 @@ export class InvocationEnd {
  * ```
  */
 export const noteInvocationStart = (requestId: string | undefined): void => {
-  if (state.active.size === 0 || !detectEnvironment().sequential) return
-  for (const scope of state.active) scope.noteLaterInvocation(requestId)
+  if (processState().active.size === 0 || !detectEnvironment().sequential) return
+  for (const scope of processState().active) scope.noteLaterInvocation(requestId)
 }
 
 /**
@@ -126,5 +126,5 @@ export const noteInvocationStart = (requestId: string | undefined): void => {
  */
 export const noteSignal = (signal: string | undefined): void => {
   if (signal !== 'SIGTERM' || !detectEnvironment().sequential) return
-  for (const scope of state.active) scope.noteShutdown()
+  for (const scope of processState().active) scope.noteShutdown()
 }

@@ -22,7 +22,8 @@ export const processSlot = <T>(name: string, init: () => T): T => {
 
 // One set for the whole process: a warning about the environment (a tight budget, an
 // unwritable /tmp) is said once, however many middlewares or modules notice it.
-const warned = processSlot('warned', () => new Set<string>())
+const warned = (): Set<string> => (warnedSlot ??= processSlot('warned', () => new Set<string>()))
+let warnedSlot: Set<string> | undefined
 
 /**
  * Logs `message` the first time `key` is seen in this process, never again.
@@ -33,8 +34,9 @@ const warned = processSlot('warned', () => new Set<string>())
  * ```
  */
 export const warnOnce = (logger: Pick<Logger, 'warn'>, key: string, message: string): void => {
-  if (warned.has(key)) return
-  warned.add(key)
+  const seen = warned()
+  if (seen.has(key)) return
+  seen.add(key)
   logger.warn(message)
 }
 
@@ -49,7 +51,9 @@ export const warnOnce = (logger: Pick<Logger, 'warn'>, key: string, message: str
  */
 export type ShutdownFlush = (options: { timeoutMs: number, signal?: AbortSignal, logger?: unknown, receivedSignal?: string }) => Promise<CleanupReport>
 
-const flushSlot = processSlot('flush', () => ({ flush: undefined as ShutdownFlush | undefined }))
+// every new scope writes it: the slot is looked up once
+const flushSlot = (): { flush: ShutdownFlush | undefined } => (flushHolder ??= processSlot('flush', () => ({ flush: undefined as ShutdownFlush | undefined })))
+let flushHolder: { flush: ShutdownFlush | undefined } | undefined
 
 /**
  * Hands shutdown the flush to run on SIGTERM. `cleanup()` (and a new `CleanupScope`)
@@ -61,7 +65,7 @@ const flushSlot = processSlot('flush', () => ({ flush: undefined as ShutdownFlus
  * registerShutdownFlush(flushLeftovers)
  * ```
  */
-export const registerShutdownFlush = (flush: ShutdownFlush): void => { flushSlot.flush = flush }
+export const registerShutdownFlush = (flush: ShutdownFlush): void => { flushSlot().flush = flush }
 
 /**
  * The flush registered by {@link registerShutdownFlush}, or undefined when nothing of
@@ -73,4 +77,4 @@ export const registerShutdownFlush = (flush: ShutdownFlush): void => { flushSlot
  * if (flush !== undefined) await flush({ timeoutMs: 300, receivedSignal: 'SIGTERM' })
  * ```
  */
-export const shutdownFlush = (): ShutdownFlush | undefined => flushSlot.flush
+export const shutdownFlush = (): ShutdownFlush | undefined => flushSlot().flush

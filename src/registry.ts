@@ -10,7 +10,7 @@ import { type TrackedItem, itemIdentity } from './scope-items.js'
  *
  * @example
  * ```ts
- * for (const scope of state.active) if (scope.isOrphaned()) void scope.disposeFor(scope.orphanExitPath(), 500)
+ * for (const scope of processState().active) if (scope.isOrphaned()) void scope.disposeFor(scope.orphanExitPath(), 500)
  * ```
  */
 export interface LiveScope {
@@ -35,7 +35,7 @@ export interface LiveScope {
  *
  * @example
  * ```ts
- * state.active.size // scopes live in this process
+ * processState().active.size // scopes live in this process
  * ```
  */
 export interface ProcessState {
@@ -57,16 +57,18 @@ export interface ProcessState {
  *
  * @example
  * ```ts
- * state.leftovers.length // what waits for the next sweep
+ * processState().leftovers.length // what waits for the next sweep
  * ```
  */
-export const state: ProcessState = processSlot('state', () => ({
+export const processState = (): ProcessState => (slot ??= processSlot('state', () => ({
   active: new Set<LiveScope>(),
   leftovers: [],
   sweptStaleDirs: false,
   background: undefined,
   warned: processSlot('warned', () => new Set<string>()),
-}))
+})))
+// the slot, once looked up: read on every invocation
+let slot: ProcessState | undefined
 
 /**
  * @internal Puts `item` on the leftovers list: the next sweep (next invocation, shutdown) retries it.
@@ -76,7 +78,7 @@ export const state: ProcessState = processSlot('state', () => ({
  * retryLater({ type: 'disposer', kind: 'defer', id: 'defer', run: () => {}, attempts: 0 })
  * ```
  */
-export const retryLater = (item: TrackedItem): void => { state.leftovers.push(item) }
+export const retryLater = (item: TrackedItem): void => { processState().leftovers.push(item) }
 
 /**
  * Number of resources waiting on the leftovers list (for tests and metrics).
@@ -87,7 +89,7 @@ export const retryLater = (item: TrackedItem): void => { state.leftovers.push(it
  * expect(leftoverCount()).toBe(0) // everything declared was cleaned, nothing left to retry
  * ```
  */
-export const leftoverCount = (): number => state.leftovers.length
+export const leftoverCount = (): number => processState().leftovers.length
 
 /**
  * @internal The identity a scope deduplicates by and a leftover is matched against:
@@ -136,7 +138,7 @@ export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly Liv
   if (items.length === 0) return items
   const held = new Set<string>()
   const heldPaths: string[] = []
-  for (const s of state.active) {
+  for (const s of processState().active) {
     if (disposing.includes(s)) continue
     for (const id of s.heldIdentities()) {
       held.add(id)
@@ -148,7 +150,7 @@ export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly Liv
   const go: TrackedItem[] = []
   for (const item of items) {
     const live = item.type === 'path' ? pathHeld(item.real, held, heldPaths) : item.type === 'remote' && held.has(identityKey(item))
-    if (live) state.leftovers.push(item)
+    if (live) processState().leftovers.push(item)
     else go.push(item)
   }
   return go

@@ -8,7 +8,9 @@ import { processSlot } from './process-state.js'
  *
  * @example
  * ```ts
- * scopeStorage.run(scope, () => currentScope() === scope) // true
+ * scopeStorage().run(scope, () => currentScope() === scope) // true
  * ```
  */
-export const scopeStorage: AsyncLocalStorage<unknown> = processSlot('als', () => new AsyncLocalStorage<unknown>())
+export const scopeStorage = (): AsyncLocalStorage<unknown> => (storage ??= processSlot('als', () => new AsyncLocalStorage<unknown>()))
+// looked up once: every invocation enters it
+let storage: AsyncLocalStorage<unknown> | undefined

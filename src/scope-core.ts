@@ -4,7 +4,7 @@ import { describeError } from './errors.js'
 import { appendJournal, journalLine } from './journal.js'
 import type { Logger } from './logger.js'
 import { warnOnce } from './process-state.js'
-import { type LiveScope, identityKey, retryLater, state, waitForLiveHolders } from './registry.js'
+import { type LiveScope, identityKey, retryLater, processState, waitForLiveHolders } from './registry.js'
 import type { RemoteKind } from './remote-kind.js'
 import { type CleanupReport, type ExitPath, emptyReport } from './report.js'
 import { logFailures, notifyReport } from './report-notify.js'
@@ -225,7 +225,7 @@ export class ScopeCore implements LiveScope {
       }
       report = await runDisposal(work, { exitPath, budgetMs, logger, retryLater, hold })
     }
-    if (this.#registered) state.active.delete(this)
+    if (this.#registered) processState().active.delete(this)
     this.#state = 'disposed'
     // AsyncLocalStorage may keep this scope reachable until the next enterWith.
     this.#locals = undefined
@@ -240,7 +240,7 @@ export class ScopeCore implements LiveScope {
   #ownItems (): [TrackedItem[] | undefined, PathItem | undefined] {
     const items = this.#items
     const dir = this.#dir
-    if (state.active.size < 2) return [items, dir]
+    if (processState().active.size < 2) return [items, dir]
     const kept = waitForLiveHolders(dir === undefined ? items ?? [] : [...items ?? [], dir], [this])
     const ownDir = dir !== undefined && kept[kept.length - 1] === dir ? dir : undefined
     const own = ownDir === undefined ? kept : kept.slice(0, -1)
@@ -274,7 +274,7 @@ export class ScopeCore implements LiveScope {
   #register (): void {
     if (this.#registered) return
     this.#registered = true
-    state.active.add(this)
+    processState().active.add(this)
   }
 }
 

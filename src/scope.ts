@@ -218,7 +218,7 @@ export class CleanupScope {
    * await scope.run(() => processBatch()) // processBatch() may call currentScope().tempFile()
    * ```
    */
-  run<T> (fn: () => T): T { return scopeStorage.run(this, fn) }
+  run<T> (fn: () => T): T { return scopeStorage().run(this, fn) }
 
   #declaring (): DeclaringScope { return { config: this.#config, trackRemote: (kind, resource) => this.trackRemote(kind, resource) } }
 

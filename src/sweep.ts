@@ -11,7 +11,7 @@ import { type Logger, resolveLogger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { describeValue, unknownKeyMessage } from './validation.js'
 import { warnOnce } from './process-state.js'
-import { retryLater, state, waitForLiveHolders } from './registry.js'
+import { retryLater, processState, waitForLiveHolders } from './registry.js'
 import { type CleanupReport, type ExitPath, emptyReport, mergeReports } from './report.js'
 import { logFailures, notifyReport } from './report-notify.js'
 import { type PathItem, type TrackedItem, journaledIn } from './scope-items.js'
@@ -29,6 +29,7 @@ import { type PathItem, type TrackedItem, journaledIn } from './scope-items.js'
  * ```
  */
 export const hasPendingWork = (): boolean => {
+  const state = processState()
   if (!state.sweptStaleDirs || state.leftovers.length > 0) return true
   for (const scope of state.active) if (scope.isOrphaned()) return true
   return false
@@ -43,7 +44,7 @@ export const hasPendingWork = (): boolean => {
  * if (runningSweep() === undefined && core.endNowIfEmpty('success')) return undefined
  * ```
  */
-export const runningSweep = (): Promise<unknown> | undefined => state.background
+export const runningSweep = (): Promise<unknown> | undefined => processState().background
 
 /**
  * @internal Starts, in the background, the sweep of what earlier invocations left:
@@ -58,20 +59,21 @@ export const runningSweep = (): Promise<unknown> | undefined => state.background
  */
 export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions): Promise<unknown> => {
   const { logger, onReport } = config
-  if (state.background !== undefined) return state.background
+  const running = processState().background
+  if (running !== undefined) return running
   // Background work may outlive the invocation: its deadlines never hold the event loop (G7).
   const run = (async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
     const { report } = await flushNow({ exitPath: 'leftovers', budgetMs, logger, config, hold: false })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
-      // Not awaited: an onReport that hangs would hold state.background, so no later
+      // Not awaited: an onReport that hangs would hold processState().background, so no later
       // sweep could start and every invocation would wait its whole budget for it.
       notifyReport(onReport, report, logger)
     }
   })().catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
-    .finally(() => { state.background = undefined })
-  state.background = run
+    .finally(() => { processState().background = undefined })
+  processState().background = run
   return run
 }
 
@@ -108,14 +110,14 @@ export const flushNow = async (o: FlushOptions): Promise<{ report: CleanupReport
   const report = emptyReport(o.exitPath)
   // Only scopes whose invocation provably ended (see LiveScope.isOrphaned): a scope
   // still running, whatever its request looks like, is never touched here.
-  const scopes = [...state.active].filter((s) => s.isOrphaned())
+  const scopes = [...processState().active].filter((s) => s.isOrphaned())
   const scopeReports = Promise.all(scopes.map((s) => s.disposeFor(s.orphanExitPath(), o.budgetMs, o.hold)))
   const journaled: TrackedItem[] = []
-  if (!state.sweptStaleDirs) {
-    state.sweptStaleDirs = true
+  if (!processState().sweptStaleDirs) {
+    processState().sweptStaleDirs = true
     await reviveDeadProcessDirs(o, report, journaled)
   }
-  const items = waitForLiveHolders([...journaled, ...state.leftovers.splice(0)], scopes)
+  const items = waitForLiveHolders([...journaled, ...processState().leftovers.splice(0)], scopes)
   if (items.length > 0) {
     const work = emptyPlan()
     for (const item of items) addToPlan(work, item)
