@@ -20,11 +20,11 @@ const VALUES = [
 ]
 const TYPES = [
   'AllowOptions', 'CleanupContext', 'CleanupMiddleware', 'CleanupOptions', 'CleanupReport', 'CleanupRequest', 'Closeable',
-  'DeleteContext', 'DeleteOutcome', 'DurableCleanup', 'DurableDeclaration', 'DynamoItemTarget', 'ExecutionCleanup', 'ExitPath', 'ExtensionStatus', 'FailedResource', 'FailureReason',
+  'Deadline', 'DeleteContext', 'DeleteOutcome', 'DurableCleanup', 'DurableDeclaration', 'DynamoItemTarget', 'ExecutionCleanup', 'ExitPath', 'ExtensionStatus', 'FailedResource', 'FailureReason', 'FindingOf',
   'GlobalLeakDetails', 'HandleLeakDetails', 'InvocationLocal', 'LambdaContextLike', 'LeakDetectionOptions', 'LeakFinding',
-  'LeakKind', 'ListenerResult', 'LogFunction', 'Logger', 'LoggerOption', 'MemoryCheckOptions', 'MemoryLeakDetails', 'MultipartUploadTarget',
+  'LeakKind', 'ListenerResult', 'LogFunction', 'Logger', 'LoggerOption', 'MemoryCheckOptions', 'MemoryLeakDetails', 'MiddlewareLike', 'MultipartUploadTarget',
   'PutItemInput', 'PutItemOptions', 'PutItemOutput', 'PutObjectInput', 'PutObjectOptions', 'PutObjectOutput',
-  'RemoteDeleter', 'RemoteResource', 'ResourceKind', 'ResponseMetadata', 'S3ObjectTarget', 'SdkClientLike',
+  'RemoteDeleter', 'RemoteResource', 'ResourceKind', 'ResponseMetadata', 'S3ObjectTarget', 'ScopeState', 'SdkClientLike',
   'ShutdownMiddleware', 'ShutdownOptions', 'ShutdownReport', 'Teardown', 'TeardownResult', 'TempDirOptions',
   'TempFileOptions', 'TempKeyOptions', 'TmpCheckOptions', 'TmpLeakDetails', 'UploadLike',
 ]

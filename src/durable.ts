@@ -29,7 +29,7 @@ export type DurableDeclaration =
   | { kind: 'dynamodb', table: string, key: Record<string, unknown> }
 
 /**
- * What a {@link durableStep} hands its function to declare resources that must live
+ * What a `durable.step()` hands its function to declare resources that must live
  * until the durable execution completes. Each call is validated at once, as
  * `context.cleanup`'s are, and uses the clients of {@link durableCleanup}'s options
  * (a per-call client cannot be checkpointed). Declare before you write: a step that
@@ -64,7 +64,7 @@ export interface DurableCleanup<M> {
   readonly executionMode: M
   /** `cleanup()` with the same options: `.use()` it as usual. */
   readonly cleanup: CleanupMiddleware
-  /** {@link durableStep}: `durable.step(context, name, (step, execution) => …)`. */
+  /** `durable.step()`: `durable.step(context, name, (step, execution) => …)`. */
   readonly step: typeof durableStep
 }
 
@@ -88,7 +88,7 @@ const invocations = (): AsyncLocalStorage<Invocation> => processSlot('durable', 
  * Wraps Middy's durable execution mode so that cleanup follows the execution:
  * `context.cleanup` is released at the end of every invocation (also one that
  * suspends on a wait, where Middy's after/onError never run), and what
- * {@link durableStep}s declared on the execution is deleted by the invocation that
+ * `durable.step()`s declared on the execution is deleted by the invocation that
  * completes it (status SUCCEEDED or FAILED). The handler's outcome is unchanged.
  *
  * @param executionMode - `executionModeDurableContext` from `@middy/core/executionModeDurableContext`

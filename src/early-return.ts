@@ -1,7 +1,14 @@
 import { INTERNAL_DISPOSE_KEY } from './middleware.js'
 
-/** A Middy middleware object, structurally (Middy 5, 6 and 7; no `@middy/core` types needed). */
-interface MiddlewareLike {
+/**
+ * A Middy middleware object, structurally (Middy 5, 6 and 7; no `@middy/core` types needed).
+ *
+ * @example
+ * ```ts
+ * const cache: MiddlewareLike = { before: (request) => request.event.cached }
+ * ```
+ */
+export interface MiddlewareLike {
   before?: (request: any) => unknown
   after?: (request: any) => unknown
   onError?: (request: any) => unknown

@@ -26,10 +26,12 @@
 export { cleanup, cleanup as default } from './middleware.js'
 export type { CleanupContext, CleanupMiddleware, CleanupRequest, LambdaContextLike } from './middleware.js'
 export { cleanOnEarlyReturn } from './early-return.js'
+export type { MiddlewareLike } from './early-return.js'
 export { durableCleanup } from './durable.js'
 export type { DurableCleanup, DurableDeclaration, ExecutionCleanup } from './durable.js'
 export { CleanupScope } from './scope.js'
 export type { TempDirOptions, TempFileOptions } from './scope.js'
+export type { ScopeState } from './scope-core.js'
 export { currentScope, invocationLocal } from './context.js'
 export type { InvocationLocal } from './context.js'
 
@@ -42,6 +44,7 @@ export { CleanupConfigError, CleanupDeclarationError, CleanupError } from './err
 // ---- what can be declared ----
 export type { Closeable } from './disposers.js'
 export type { RemoteDeleter, RemoteResource, DeleteContext, DeleteOutcome } from './scope-items.js'
+export type { Deadline } from './deadline.js'
 export { TEMP_TAG } from './s3.js'
 export { tempKey } from './temp-key.js'
 export type { TempKeyOptions } from './temp-key.js'
@@ -54,7 +57,7 @@ export type { ResponseMetadata } from './aws-send.js'
 
 // ---- leak detection ----
 export { watch } from './leaks/watch.js'
-export type { LeakDetectionOptions, LeakFinding, LeakKind, HandleLeakDetails, TmpLeakDetails, MemoryLeakDetails, GlobalLeakDetails, TmpCheckOptions, MemoryCheckOptions } from './leaks/types.js'
+export type { LeakDetectionOptions, LeakFinding, FindingOf, LeakKind, HandleLeakDetails, TmpLeakDetails, MemoryLeakDetails, GlobalLeakDetails, TmpCheckOptions, MemoryCheckOptions } from './leaks/types.js'
 
 // ---- shutdown ----
 export { onShutdown, shutdown } from './shutdown.js'

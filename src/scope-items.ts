@@ -7,7 +7,7 @@ import type { Logger } from './logger.js'
 /**
  * A remote resource (S3 object, DynamoDB item, …) as a deleter sees it. `id` is
  * unique per resource of one client (`s3://bucket/key`): the same `id` through two
- * `client`s (two regions, two accounts) is two resources (see {@link identityOf}).
+ * `client`s (two regions, two accounts) is two resources (see `identityOf`).
  * Its `kind` and `id` are what a failure shows as `report.failed[].kind` / `.id`.
  *
  * @example
@@ -147,12 +147,12 @@ export interface PathItem {
 export interface RemoteItem {
   type: 'remote', kind: string, id: string, deleter: RemoteDeleter<any>, resource: RemoteResource, attempts: number
   dir?: PathItem
-  /** {@link identityOf} its resource, once computed (see {@link itemIdentity}) */
+  /** `identityOf` its resource, once computed (see {@link itemIdentity}) */
   identity?: string
 }
 
 /**
- * @internal {@link identityOf} an item's resource, built once per item: the scope's
+ * @internal `identityOf` an item's resource, built once per item: the scope's
  * dedupe and the disposal's grouping both need it, and 1000 objects' identities built
  * (and hashed as Map keys) twice were a measurable part of cleaning them.
  *

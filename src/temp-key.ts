@@ -78,7 +78,7 @@ const checkName = (name: unknown): string | undefined => {
  * A fresh temp S3 key: `<prefix><2 hex>/<random id>[/<name>]`, e.g.
  * `tmp/3f/0c8e…/thumb.jpg`. The random id makes it unique per call; the two hex
  * characters (a hash of the rest of the key) spread keys over
- * {@link TEMP_KEY_SHARDS} prefixes, so deleting many at once is not throttled at
+ * 256 (`TEMP_KEY_SHARDS`) prefixes, so deleting many at once is not throttled at
  * S3's ~3,500 DELETE/s of a single prefix; every key stays under `prefix`, so one
  * lifecycle rule and one `allow.s3` entry (`'bucket/tmp/'`) cover them all.
  * Throws `CleanupDeclarationError` for a bad name or prefix.

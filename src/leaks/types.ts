@@ -9,7 +9,15 @@
  */
 export type LeakKind = 'handles' | 'tmp' | 'memory' | 'globals'
 
-interface FindingOf<K extends LeakKind, D> {
+/**
+ * The fields every {@link LeakFinding} has; `K` is its kind, `D` its details.
+ *
+ * @example
+ * ```ts
+ * const f: FindingOf<'tmp', TmpLeakDetails> = finding as FindingOf<'tmp', TmpLeakDetails>
+ * ```
+ */
+export interface FindingOf<K extends LeakKind, D> {
   kind: K
   /** What grew and by how much, in one sentence. */
   message: string
