@@ -195,16 +195,16 @@ export interface DynamoConfig { dynamodb?: SdkClientLike | undefined, allowDynam
  *
  * @example
  * ```ts
- * const client = resolveClient('putItem', options.client, config, `an item of ${table}`)
+ * const client = resolveClient('putItem', options.client, config, () => `an item of ${table}`)
  * ```
  */
-export const resolveClient = (method: string, given: unknown, config: DynamoConfig, what: string): SdkClientLike => {
+export const resolveClient = (method: string, given: unknown, config: DynamoConfig, what: () => string): SdkClientLike => {
   if (given !== undefined && !isClient(given)) {
     throw new CleanupDeclarationError(`cleanup: ${method}({ client }) must be an AWS SDK v3 DynamoDBClient or DynamoDBDocumentClient (an object with send()); got ${typeOf(given)}.`)
   }
   const client = given ?? config.dynamodb
   if (!isClient(client)) {
-    throw new CleanupDeclarationError(`cleanup: ${method}() has no DynamoDB client to delete ${what} with. Pass one once, cleanup({ dynamodb: new DynamoDBClient({}) }), or per call, ${method}({ ..., client }).`)
+    throw new CleanupDeclarationError(`cleanup: ${method}() has no DynamoDB client to delete ${what()} with. Pass one once, cleanup({ dynamodb: new DynamoDBClient({}) }), or per call, ${method}({ ..., client }).`)
   }
   return client
 }
@@ -250,7 +250,8 @@ export const dynamoResource = (method: string, target: unknown, config: DynamoCo
     throw new CleanupDeclarationError(`cleanup: ${method}({ key }) must be an object with the table's 1 or 2 key attributes, e.g. { pk: { S: 'a' }, sk: { S: 'b' } } (DynamoDBClient) or { pk: 'a', sk: 'b' } (DynamoDBDocumentClient); got ${typeOf(key)}${typeof key === 'object' && key !== null ? ` with ${Object.keys(key).length} attribute(s)` : ''}.`)
   }
   const k = key as Record<string, unknown>
-  const client = resolveClient(method, t.client, config, `${table} item ${JSON.stringify(key)}`)
+  // the label only when there is no client: built eagerly, a bigint key threw a TypeError here
+  const client = resolveClient(method, t.client, config, () => `${table} item ${JSON.stringify(key, (_name, v: unknown) => typeof v === 'bigint' ? `${v}n` : v)}`)
   let doc = isDocumentClient(client)
   let norm = normKey(k, doc)
   if (norm === undefined && !doc && wasWrapped(client)) {

@@ -168,7 +168,7 @@ export const putDynamoItem = async (
     typeof ttl.seconds !== 'number' || !Number.isFinite(ttl.seconds) || ttl.seconds <= 0)) {
     throw new CleanupDeclarationError(`cleanup: putItem(input, { ttl }) must be { attribute: string, seconds: positive number }, e.g. { ttl: { attribute: 'expiresAt', seconds: 86400 } }; got ${JSON.stringify(ttl) ?? typeOf(ttl)}.`)
   }
-  const client = resolveClient('putItem', options.client, config, `an item of ${table}`)
+  const client = resolveClient('putItem', options.client, config, () => `an item of ${table}`)
   const names = await keySchema(client, table)
   const key: Record<string, unknown> = {}
   for (const name of names) {
