@@ -14,6 +14,11 @@ export default {
   // examples import the package by name, as users do
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', '^middy-cleanup$': '<rootDir>/src/index.ts' },
   testTimeout: 30000,
+  // A new worker process for every test file: what a test counts of its process (open
+  // descriptors, sockets, ref'd handles, listeners) must not move because an earlier file in
+  // the same worker left a keep-alive socket that its server closes meanwhile (it did on CI:
+  // leak findings one short). Each file is a cold start, as the package sees one on Lambda.
+  workerIdleMemoryLimit: '1MB',
   setupFiles: ['<rootDir>/__tests__/support/realm.mjs', '<rootDir>/__tests__/support/fresh-process.mjs'],
   // real S3 + DynamoDB servers (embedded always, moto_server when on PATH), endpoints passed to workers via env
   globalSetup: '<rootDir>/__tests__/support/global-setup.mjs',
