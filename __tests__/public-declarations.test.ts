@@ -5,6 +5,7 @@
 // dangling name. .ci/types-check.sh checks the packed tarball the same way in CI; this
 // runs on every test run, from src (about 20 s: one declaration emit, two type-checks).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,6 +103,14 @@ describe('the declaration files that ship', () => {
     expect(values.sort()).toEqual([...VALUES].sort())
     expect(types.sort()).toEqual([...TYPES].sort())
     expect(values.length).toBeLessThanOrEqual(16)
+  })
+
+  // check-structure once counted `export type { Deadline }` (a class, exported as a type) as a value
+  it('the values are what the module has at runtime, and what scripts/check-structure.mjs counts', async () => {
+    expect(Object.keys(await import('../src/index.js')).sort()).toEqual([...VALUES].sort())
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'check-structure.mjs'), '--json'], { encoding: 'utf8' })
+    expect(r.status).toBe(0)
+    expect((JSON.parse(r.stdout) as { valueExportNames: string[] }).valueExportNames).toEqual([...VALUES].sort())
   })
 
   it('document every export with TSDoc that has an @example, in the .d.ts a user hovers', () => {
