@@ -154,7 +154,7 @@ export interface TmpCheckOptions {
 export interface MemoryCheckOptions {
   /** Major GCs in a row (at least 2) after which the heap must each time be bigger, with invocations in between. @default 4 */
   gcs?: number
-  /** Smallest growth per invocation reported, in bytes (each step between two GCs must show at least half of it). @default 65536 */
+  /** Smallest growth per invocation reported, in bytes: each step between two of the last `gcs` major GCs must show at least this much per invocation. @default 65536 */
   minBytesPerInvocation?: number
 }
 
