@@ -84,10 +84,8 @@ describe('tracked by the canonical key: equal keys one id, different keys differ
     expect(ids.every((r) => r.doc)).toBe(true)
   })
 
-  // A known bug, left for src/ to fix: plainPart takes bigints, but dynamoResource builds the
-  // no-client message with JSON.stringify(key) before it knows whether it needs it, and that
-  // throws a TypeError for a bigint. When it is fixed this test fails: make it a plain it().
-  // It threw TypeError "Do not know how to serialize a BigInt": the no-client message was built before a client was looked for.
+  // Until 32e6742 both threw TypeError "Do not know how to serialize a BigInt": the no-client
+  // message was built with JSON.stringify(key) before a client was even looked for.
   it('DocumentClient keys: a bigint is tracked by its digits', () => {
     expect(declare({ pk: 12345678901234567890n }, doc).id).toBe('dynamodb://Scratch/{"pk":12345678901234567890}')
   })
