@@ -111,8 +111,9 @@ export class InvocationEnd {
  * ```
  */
 export const noteInvocationStart = (requestId: string | undefined): void => {
-  if (processState().active.size === 0 || !detectEnvironment().sequential) return
-  for (const scope of processState().active) scope.noteLaterInvocation(requestId)
+  const { active } = processState()
+  if (active.size === 0 || !detectEnvironment().sequential) return
+  for (const scope of active) scope.noteLaterInvocation(requestId)
 }
 
 /**

@@ -22,7 +22,15 @@ export const processSlot = <T>(name: string, init: () => T): T => {
 
 // One set for the whole process: a warning about the environment (a tight budget, an
 // unwritable /tmp) is said once, however many middlewares or modules notice it.
-const warned = (): Set<string> => (warnedSlot ??= processSlot('warned', () => new Set<string>()))
+/**
+ * @internal The keys {@link warnOnce} has seen in this process (tests forget some).
+ *
+ * @example
+ * ```ts
+ * warnedKeys().delete('tight-budget')
+ * ```
+ */
+export const warnedKeys = (): Set<string> => (warnedSlot ??= processSlot('warned', () => new Set<string>()))
 let warnedSlot: Set<string> | undefined
 
 /**
@@ -34,7 +42,7 @@ let warnedSlot: Set<string> | undefined
  * ```
  */
 export const warnOnce = (logger: Pick<Logger, 'warn'>, key: string, message: string): void => {
-  const seen = warned()
+  const seen = warnedKeys()
   if (seen.has(key)) return
   seen.add(key)
   logger.warn(message)

@@ -1,5 +1,5 @@
 import { dirname, sep } from 'node:path'
-import { processSlot } from './process-state.js'
+import { processSlot, warnedKeys } from './process-state.js'
 import type { CleanupReport, ExitPath } from './report.js'
 import { type TrackedItem, itemIdentity } from './scope-items.js'
 
@@ -65,7 +65,7 @@ export const processState = (): ProcessState => (slot ??= processSlot('state', (
   leftovers: [],
   sweptStaleDirs: false,
   background: undefined,
-  warned: processSlot('warned', () => new Set<string>()),
+  warned: warnedKeys(),
 })))
 // the slot, once looked up: read on every invocation
 let slot: ProcessState | undefined
@@ -136,9 +136,10 @@ const pathHeld = (p: string, held: ReadonlySet<string>, sortedPaths: readonly st
  */
 export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly LiveScope[]): TrackedItem[] => {
   if (items.length === 0) return items
+  const state = processState()
   const held = new Set<string>()
   const heldPaths: string[] = []
-  for (const s of processState().active) {
+  for (const s of state.active) {
     if (disposing.includes(s)) continue
     for (const id of s.heldIdentities()) {
       held.add(id)
@@ -150,7 +151,7 @@ export const waitForLiveHolders = (items: TrackedItem[], disposing: readonly Liv
   const go: TrackedItem[] = []
   for (const item of items) {
     const live = item.type === 'path' ? pathHeld(item.real, held, heldPaths) : item.type === 'remote' && held.has(identityKey(item))
-    if (live) processState().leftovers.push(item)
+    if (live) state.leftovers.push(item)
     else go.push(item)
   }
   return go

@@ -59,21 +59,21 @@ export const runningSweep = (): Promise<unknown> | undefined => processState().b
  */
 export const startBackgroundSweep = (budgetMs: number, config: ResolvedOptions): Promise<unknown> => {
   const { logger, onReport } = config
-  const running = processState().background
-  if (running !== undefined) return running
+  const state = processState()
+  if (state.background !== undefined) return state.background
   // Background work may outlive the invocation: its deadlines never hold the event loop (G7).
   const run = (async () => {
     // Orphaned scopes report through their own onReport; this report covers the rest.
     const { report } = await flushNow({ exitPath: 'leftovers', budgetMs, logger, config, hold: false })
     if (report.resources > 0 || report.failed.length > 0) {
       if (report.failed.length > 0) logFailures(logger, report)
-      // Not awaited: an onReport that hangs would hold processState().background, so no later
+      // Not awaited: an onReport that hangs would hold state.background, so no later
       // sweep could start and every invocation would wait its whole budget for it.
       notifyReport(onReport, report, logger)
     }
   })().catch((e) => logger.error(`cleanup: sweeping leftovers failed: ${describeError(e)}`))
-    .finally(() => { processState().background = undefined })
-  processState().background = run
+    .finally(() => { state.background = undefined })
+  state.background = run
   return run
 }
 
@@ -110,14 +110,15 @@ export const flushNow = async (o: FlushOptions): Promise<{ report: CleanupReport
   const report = emptyReport(o.exitPath)
   // Only scopes whose invocation provably ended (see LiveScope.isOrphaned): a scope
   // still running, whatever its request looks like, is never touched here.
-  const scopes = [...processState().active].filter((s) => s.isOrphaned())
+  const state = processState()
+  const scopes = [...state.active].filter((s) => s.isOrphaned())
   const scopeReports = Promise.all(scopes.map((s) => s.disposeFor(s.orphanExitPath(), o.budgetMs, o.hold)))
   const journaled: TrackedItem[] = []
-  if (!processState().sweptStaleDirs) {
-    processState().sweptStaleDirs = true
+  if (!state.sweptStaleDirs) {
+    state.sweptStaleDirs = true
     await reviveDeadProcessDirs(o, report, journaled)
   }
-  const items = waitForLiveHolders([...journaled, ...processState().leftovers.splice(0)], scopes)
+  const items = waitForLiveHolders([...journaled, ...state.leftovers.splice(0)], scopes)
   if (items.length > 0) {
     const work = emptyPlan()
     for (const item of items) addToPlan(work, item)

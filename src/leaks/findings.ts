@@ -186,8 +186,8 @@ export class MemoryJudge {
       if (b.seq <= a.seq || (b.heap - a.heap) / (b.seq - a.seq) / this.#every < m.minBytesPerInvocation) return undefined
     }
     const invocations = newest.seq - first.seq
+    // at least minBytesPerInvocation: every step above was
     const perInvocation = Math.round((newest.heap - first.heap) / invocations / this.#every)
-    if (perInvocation < m.minBytesPerInvocation) return undefined
     this.#reportedGc = newest.id
     return {
       kind: 'memory',
